@@ -1,0 +1,74 @@
+/*
+ * backend.c: the only way the core reaches a backend. The wrappers check what the slots may
+ * take for granted (valid dtypes and ranks, a backend that exists) and turn a missing device
+ * into a clear IL_E_DEVICE.
+ */
+#include "il_impl.h"
+
+#include <string.h>
+
+const struct il_backend_ops *ili_backend_get(il_ctx *ctx, il_device dev) {
+    switch (dev) {
+    case IL_DEVICE_CPU: return &ili_cpu_backend;
+    case IL_DEVICE_CUDA:
+        ili_seterr(ctx, IL_E_DEVICE,
+                   "cuda device not available: this build of iron-learn has no CUDA backend");
+        return NULL;
+    default: break;
+    }
+    ili_seterr(ctx, IL_E_DEVICE, "unknown device %d", (int)dev);
+    return NULL;
+}
+
+il_status ili_backend_alloc(il_ctx *ctx, il_device dev, size_t n, void **out) {
+    const struct il_backend_ops *b = ili_backend_get(ctx, dev);
+    if (b == NULL) return IL_E_DEVICE;
+    if (n == 0) return ili_seterr(ctx, IL_E_INTERNAL, "backend alloc of 0 bytes");
+    return b->alloc(ctx, n, out);
+}
+
+void ili_backend_free(il_ctx *ctx, il_device dev, void *p, size_t n) {
+    const struct il_backend_ops *b = ili_backend_get(ctx, dev);
+    if (b != NULL && p != NULL) b->free(ctx, p, n);
+}
+
+static il_status copy_slot(il_ctx *ctx, il_device dev, int in, void *dst, const void *src,
+                           size_t n) {
+    const struct il_backend_ops *b = ili_backend_get(ctx, dev);
+    if (b == NULL) return IL_E_DEVICE;
+    il_status (*slot)(il_ctx *, void *, const void *, size_t) = in ? b->copy_in : b->copy_out;
+    if (slot == NULL) {
+        memcpy(dst, src, n); /* the device shares host memory */
+        return IL_OK;
+    }
+    return slot(ctx, dst, src, n);
+}
+
+il_status ili_backend_copy_in(il_ctx *ctx, il_device dev, void *dst, const void *src, size_t n) {
+    return copy_slot(ctx, dev, 1, dst, src, n);
+}
+
+il_status ili_backend_copy_out(il_ctx *ctx, il_device dev, void *dst, const void *src,
+                               size_t n) {
+    return copy_slot(ctx, dev, 0, dst, src, n);
+}
+
+static il_status check_desc(il_ctx *ctx, const il_opcall *c, const il_tdesc *d) {
+    if ((unsigned)d->dtype >= IL_DTYPE_COUNT || d->ndim < 0 || d->ndim > IL_MAX_DIMS)
+        return ili_seterr(ctx, IL_E_INTERNAL, "%s: malformed tensor descriptor",
+                          il_op_name(c->op));
+    return IL_OK;
+}
+
+il_status ili_backend_run(il_ctx *ctx, il_device dev, const il_opcall *c) {
+    const struct il_backend_ops *b = ili_backend_get(ctx, dev);
+    if (b == NULL) return IL_E_DEVICE;
+    if ((unsigned)c->op >= IL_OP_COUNT || c->nin < 0 || c->nin > IL_MAX_OP_INPUTS)
+        return ili_seterr(ctx, IL_E_INTERNAL, "malformed op call");
+    for (int i = 0; i < c->nin; i++) IL_TRY(check_desc(ctx, c, &c->in[i]));
+    IL_TRY(check_desc(ctx, c, &c->out));
+    if (b->supports != NULL && !b->supports(ctx, c))
+        return ili_seterr(ctx, IL_E_UNSUPPORTED, "%s is not supported by the %s backend",
+                          il_op_name(c->op), b->name);
+    return b->run(ctx, c);
+}

@@ -1,0 +1,167 @@
+/*
+ * il_impl.h: internal types and helpers shared across core files. Not installed.
+ */
+#ifndef IL_IMPL_H
+#define IL_IMPL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "ironlearn.h"
+#include "ironlearn/backend.h"
+
+#if defined(__GNUC__)
+#define IL_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define IL_INTERNAL
+#endif
+
+#ifdef NDEBUG
+#define IL_ASSERT(c) ((void)0)
+#else
+#include <assert.h>
+#define IL_ASSERT(c) assert(c)
+#endif
+
+#define IL_ALIGN 64
+#define IL_ERRMSG_MAX 512
+
+/* Propagates a failed status. */
+#define IL_TRY(expr)                                                                              \
+    do {                                                                                          \
+        il_status il_try_s_ = (expr);                                                             \
+        if (il_try_s_ != IL_OK) return il_try_s_;                                                 \
+    } while (0)
+
+typedef struct ili_rng {
+    uint64_t s[4];
+} ili_rng;
+
+typedef struct ili_pool ili_pool;
+
+struct il_ctx {
+    il_alloc_fn alloc;
+    void *alloc_ud;
+    il_mem_stats mem;
+    char errmsg[IL_ERRMSG_MAX];
+    ili_rng rng;
+    int nthreads;
+    ili_pool *pool; /* NULL until a kernel first needs more than one thread */
+    int64_t live_tensors;
+};
+
+/* Refcounted memory on one device. */
+typedef struct ili_storage {
+    il_ctx *ctx;
+    void *data;
+    size_t nbytes;
+    int64_t refcount;
+    il_device device;
+} ili_storage;
+
+struct il_tensor {
+    il_ctx *ctx;
+    ili_storage *st;
+    il_dtype dtype;
+    int ndim;
+    int64_t shape[IL_MAX_DIMS];
+    int64_t stride[IL_MAX_DIMS]; /* elements */
+    int64_t offset;              /* elements from st->data */
+};
+
+/* ---- memory (ctx.c) ---------------------------------------------------------------------- */
+
+/* Raw blocks through the context's hook, counted in ctx->mem. NULL on failure (no message). */
+IL_INTERNAL void *ili_malloc(il_ctx *ctx, size_t n);
+IL_INTERNAL void *ili_realloc(il_ctx *ctx, void *p, size_t oldn, size_t n);
+IL_INTERNAL void ili_free(il_ctx *ctx, void *p, size_t n);
+/* 64-byte aligned blocks (for tensor data); free with the same size. */
+IL_INTERNAL void *ili_malloc_aligned(il_ctx *ctx, size_t n);
+IL_INTERNAL void ili_free_aligned(il_ctx *ctx, void *p, size_t n);
+/* Sets the message and returns s. */
+IL_INTERNAL il_status ili_seterr(il_ctx *ctx, il_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+IL_INTERNAL il_status ili_nomem(il_ctx *ctx, size_t nbytes);
+
+/* ---- random (rng.c) ---------------------------------------------------------------------- */
+
+IL_INTERNAL void ili_rng_seed(ili_rng *r, uint64_t seed);
+IL_INTERNAL uint64_t ili_rng_next(ili_rng *r);
+IL_INTERNAL double ili_rng_uniform(ili_rng *r); /* [0, 1), 53 bits */
+IL_INTERNAL double ili_rng_normal(ili_rng *r);  /* N(0, 1) */
+
+/* ---- shapes (shape.c) -------------------------------------------------------------------- */
+
+IL_INTERNAL int64_t ili_numel(int ndim, const int64_t *shape);
+IL_INTERNAL void ili_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+/* Formats "(2, 3, 4)" into buf. Returns buf. */
+IL_INTERNAL const char *ili_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
+/* NumPy broadcast of two shapes into out (ndim = max). IL_E_SHAPE with both shapes named. */
+IL_INTERNAL il_status ili_broadcast_shape(il_ctx *ctx, const char *what, int na,
+                                          const int64_t *sa, int nb, const int64_t *sb,
+                                          int *nout, int64_t *out);
+/* Checks ndim (0..8) and every dim (>= 0), and that the element count fits in memory. */
+IL_INTERNAL il_status ili_check_shape(il_ctx *ctx, int ndim, const int64_t *shape);
+/* Strides viewing (on, oshape, ostride) as nshape without a copy; 0 when impossible. */
+IL_INTERNAL int ili_view_strides(int on, const int64_t *oshape, const int64_t *ostride, int nn,
+                                 const int64_t *nshape, int64_t *nstride);
+/* Normalises a possibly negative axis (-1 = last) against ndim. IL_E_RANGE names it. */
+IL_INTERNAL il_status ili_axis(il_ctx *ctx, int axis, int ndim, int *out);
+
+/* ---- tensors (tensor.c) ------------------------------------------------------------------ */
+
+/* New contiguous, uninitialised tensor. */
+IL_INTERNAL il_status ili_tensor_new(il_ctx *ctx, int ndim, const int64_t *shape, il_dtype dt,
+                                     il_device dev, il_tensor **out);
+/* New handle sharing t's storage with the given geometry. */
+IL_INTERNAL il_status ili_tensor_view(il_ctx *ctx, const il_tensor *t, int ndim,
+                                      const int64_t *shape, const int64_t *stride,
+                                      int64_t offset, il_tensor **out);
+IL_INTERNAL void ili_tensor_desc(const il_tensor *t, il_tdesc *d);
+/* Descriptor of t broadcast to (ndim, shape); the shapes must be compatible. */
+IL_INTERNAL void ili_tensor_desc_expand(const il_tensor *t, int ndim, const int64_t *shape,
+                                        il_tdesc *d);
+/* IL_E_ARG unless t is a live tensor of ctx. */
+IL_INTERNAL il_status ili_check_tensor(il_ctx *ctx, const il_tensor *t, const char *what);
+
+/* ---- backends (backend.c) ---------------------------------------------------------------- */
+
+IL_INTERNAL const struct il_backend_ops *ili_backend_get(il_ctx *ctx, il_device dev);
+IL_INTERNAL il_status ili_backend_alloc(il_ctx *ctx, il_device dev, size_t n, void **out);
+IL_INTERNAL void ili_backend_free(il_ctx *ctx, il_device dev, void *p, size_t n);
+IL_INTERNAL il_status ili_backend_run(il_ctx *ctx, il_device dev, const il_opcall *call);
+IL_INTERNAL il_status ili_backend_copy_in(il_ctx *ctx, il_device dev, void *dst,
+                                          const void *src, size_t n);
+IL_INTERNAL il_status ili_backend_copy_out(il_ctx *ctx, il_device dev, void *dst,
+                                           const void *src, size_t n);
+
+/* The CPU backend (cpu_backend.c), the reference for every op. */
+IL_INTERNAL extern const struct il_backend_ops ili_cpu_backend;
+
+/* ---- CPU kernels (cpu_*.c), called by cpu_backend.c's dispatch ------------------------- */
+
+IL_INTERNAL il_status ili_cpu_binary(il_ctx *ctx, const il_opcall *c);
+IL_INTERNAL il_status ili_cpu_unary(il_ctx *ctx, const il_opcall *c);
+IL_INTERNAL il_status ili_cpu_reduce(il_ctx *ctx, const il_opcall *c);
+IL_INTERNAL il_status ili_cpu_matmul(il_ctx *ctx, const il_opcall *c);
+IL_INTERNAL il_status ili_cpu_copy(il_ctx *ctx, const il_opcall *c);
+IL_INTERNAL il_status ili_cpu_fill(il_ctx *ctx, const il_opcall *c);
+
+/* ---- thread pool (threadpool.c) ---------------------------------------------------------- */
+
+/* Body of a parallel loop: handles items [begin, end) as worker `tid` (0..nthreads-1). */
+typedef void (*ili_task_fn)(void *arg, int64_t begin, int64_t end, int tid);
+/*
+ * Runs fn over [0, n) split into at most ctx->nthreads contiguous chunks of at least `grain`
+ * items, on the context's persistent pool (the caller runs one chunk itself), and returns when
+ * all are done. Runs inline when one chunk suffices. IL_E_NOMEM/IL_E_INTERNAL if the pool
+ * cannot be started (then nothing has run).
+ */
+IL_INTERNAL il_status ili_parallel_for(il_ctx *ctx, int64_t n, int64_t grain, ili_task_fn fn,
+                                       void *arg);
+IL_INTERNAL void ili_pool_free(il_ctx *ctx);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * testutil.h: helpers shared by the cmocka tests: a counting allocator that can fail the Nth
+ * allocation, and tensor construction/comparison shortcuts.
+ */
+#ifndef IL_TESTUTIL_H
+#define IL_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "ironlearn.h"
+
+/* An allocator whose allocation number fail_at (1-based) and all later ones fail; 0: never. */
+typedef struct tu_alloc {
+    int64_t count;
+    int64_t fail_at;
+    int64_t live_blocks;
+} tu_alloc;
+
+void *tu_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* A fresh context, asserted to succeed. */
+il_ctx *tu_ctx(void);
+/* Frees ctx after asserting that no tensor is alive and only the context's own bytes remain. */
+void tu_ctx_done(il_ctx *ctx);
+
+/* A new CPU tensor of dt from f64 values; the shape follows as ndim int sizes. */
+il_tensor *tu_tensor(il_ctx *ctx, il_dtype dt, const double *values, int ndim, ...);
+/* All values of t as a malloc'd f64 array (caller frees). */
+double *tu_values(il_ctx *ctx, const il_tensor *t);
+/* Asserts that t has the given shape. */
+void tu_assert_shape(const il_tensor *t, int ndim, ...);
+/* Asserts |got - want| <= atol + rtol * |want| elementwise, NaN matching NaN. */
+void tu_assert_close(const double *got, const double *want, int64_t n, double atol, double rtol);
+/* Asserts the last error message contains needle. */
+void tu_assert_errmsg(il_ctx *ctx, const char *needle);
+
+#endif
