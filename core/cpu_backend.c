@@ -4,6 +4,8 @@
  */
 #include "il_impl.h"
 
+#include "cpu_iter_impl.h"
+
 static il_status cpu_alloc(il_ctx *ctx, size_t n, void **out) {
     void *p = ili_malloc_aligned(ctx, n);
     if (p == NULL) return ili_nomem(ctx, n);
@@ -15,21 +17,14 @@ static void cpu_free(il_ctx *ctx, void *p, size_t n) {
     ili_free_aligned(ctx, p, n);
 }
 
-typedef enum { KIND_BINARY, KIND_UNARY, KIND_REDUCE, KIND_MATMUL, KIND_MISC } op_kind;
-
-static const op_kind kinds[IL_OP_COUNT] = {
-#define IL_OP(NAME, name, kind) KIND_##kind,
-#include "ironlearn/il_ops.def"
-#undef IL_OP
-};
-
 static il_status cpu_run(il_ctx *ctx, const il_opcall *c) {
-    switch (kinds[c->op]) {
-    case KIND_BINARY: return ili_cpu_binary(ctx, c);
-    case KIND_UNARY: return ili_cpu_unary(ctx, c);
-    case KIND_REDUCE: return ili_cpu_reduce(ctx, c);
-    case KIND_MATMUL: return ili_cpu_matmul(ctx, c);
-    case KIND_MISC: return c->op == IL_OP_FILL ? ili_cpu_fill(ctx, c) : ili_cpu_copy(ctx, c);
+    switch (ili_op_kind_of(c->op)) {
+    case ILI_KIND_BINARY: return ili_cpu_binary(ctx, c);
+    case ILI_KIND_UNARY: return ili_cpu_unary(ctx, c);
+    case ILI_KIND_REDUCE: return ili_cpu_reduce(ctx, c);
+    case ILI_KIND_MATMUL: return ili_cpu_matmul(ctx, c);
+    case ILI_KIND_MISC: return c->op == IL_OP_FILL ? ili_cpu_fill(ctx, c) : ili_cpu_copy(ctx, c);
+    case ILI_KIND_NONE: break;
     }
     return ili_seterr(ctx, IL_E_INTERNAL, "cpu backend: no kernel for %s", il_op_name(c->op));
 }
