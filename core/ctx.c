@@ -199,6 +199,12 @@ static const char *const op_names[IL_OP_COUNT] = {
 #undef IL_OP
 };
 
+il_dtype ili_dtype_promote(il_dtype a, il_dtype b) {
+    static const int rank[IL_DTYPE_COUNT] = {[IL_DTYPE_I64] = 0, [IL_DTYPE_F32] = 1,
+                                             [IL_DTYPE_F64] = 2};
+    return rank[a] >= rank[b] ? a : b;
+}
+
 const char *il_dtype_name(il_dtype dt) {
     return (unsigned)dt < IL_DTYPE_COUNT ? dtype_names[dt] : "?";
 }

@@ -85,6 +85,8 @@ IL_INTERNAL il_status ili_seterr(il_ctx *ctx, il_status s, const char *fmt, ...)
 #endif
     ;
 IL_INTERNAL il_status ili_nomem(il_ctx *ctx, size_t nbytes);
+/* The dtype two operands meet in: i64 < f32 < f64, as NumPy and PyTorch promote. */
+IL_INTERNAL il_dtype ili_dtype_promote(il_dtype a, il_dtype b);
 
 /* ---- random (rng.c) ---------------------------------------------------------------------- */
 
@@ -149,6 +151,10 @@ IL_INTERNAL il_status ili_cpu_reduce(il_ctx *ctx, const il_opcall *c);
 IL_INTERNAL il_status ili_cpu_matmul(il_ctx *ctx, const il_opcall *c);
 IL_INTERNAL il_status ili_cpu_copy(il_ctx *ctx, const il_opcall *c);
 IL_INTERNAL il_status ili_cpu_fill(il_ctx *ctx, const il_opcall *c);
+IL_INTERNAL il_status ili_cpu_bernoulli(il_ctx *ctx, const il_opcall *c); /* cpu_nn.c */
+IL_INTERNAL il_status ili_cpu_row(il_ctx *ctx, const il_opcall *c);       /* cpu_nn.c */
+IL_INTERNAL il_status ili_cpu_loss(il_ctx *ctx, const il_opcall *c);      /* cpu_loss.c */
+IL_INTERNAL il_status ili_cpu_optim(il_ctx *ctx, const il_opcall *c);     /* cpu_optim.c */
 
 /* ---- thread pool (threadpool.c) ---------------------------------------------------------- */
 

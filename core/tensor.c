@@ -134,6 +134,7 @@ il_dtype il_tensor_dtype(const il_tensor *t) { return t->dtype; }
 il_device il_tensor_device(const il_tensor *t) { return t->st->device; }
 il_ctx *il_tensor_ctx(const il_tensor *t) { return t->ctx; }
 size_t il_tensor_storage_bytes(const il_tensor *t) { return t->st->nbytes; }
+int il_tensor_shares_storage(const il_tensor *a, const il_tensor *b) { return a->st == b->st; }
 
 void *il_tensor_data(const il_tensor *t) {
     if (t->st->device != IL_DEVICE_CPU || t->st->data == NULL) return NULL;

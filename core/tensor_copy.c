@@ -205,9 +205,12 @@ static il_status infer_shape(il_ctx *ctx, const il_tensor *t, int ndim, const in
             infer = i;
             continue;
         }
-        if (shape[i] < 0)
-            return ili_seterr(ctx, IL_E_SHAPE, "reshape: invalid size %lld in dimension %d",
-                              (long long)shape[i], i);
+        if (shape[i] < 0) {
+            char b[160];
+            return ili_seterr(ctx, IL_E_SHAPE, "reshape: invalid size %lld in shape %s (only one "
+                              "size may be -1)", (long long)shape[i],
+                              ili_shape_str(b, sizeof b, ndim, shape));
+        }
         known *= shape[i];
     }
     if (infer >= 0) {

@@ -105,7 +105,7 @@ il_status il_tensor_matmul(il_ctx *ctx, const il_tensor *a, const il_tensor *b,
     if (a->st->device != b->st->device)
         return ili_seterr(ctx, IL_E_DEVICE, "matmul: operands on different devices (%s and %s)",
                           il_device_name(a->st->device), il_device_name(b->st->device));
-    il_dtype dt = a->dtype > b->dtype ? a->dtype : b->dtype;
+    il_dtype dt = ili_dtype_promote(a->dtype, b->dtype);
     il_tensor *ca = NULL, *cb = NULL;
     il_status s = IL_OK;
     if (a->dtype != dt) s = il_tensor_to_dtype(ctx, a, dt, &ca);

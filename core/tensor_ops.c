@@ -9,11 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-static il_dtype promote(il_dtype a, il_dtype b) {
-    /* i64 < f32 < f64, which is also the enum order. */
-    return a > b ? a : b;
-}
-
 static il_status same_device(il_ctx *ctx, const char *what, const il_tensor *a,
                              const il_tensor *b) {
     if (a->st->device == b->st->device) return IL_OK;
@@ -70,7 +65,7 @@ il_status il_tensor_binary(il_ctx *ctx, il_op op, const il_tensor *a, const il_t
     *out = NULL;
     IL_TRY(check_kind(ctx, op, IL_OP_ADD, IL_OP_MINIMUM, " binary"));
     IL_TRY(same_device(ctx, il_op_name(op), a, b));
-    il_dtype dt = promote(a->dtype, b->dtype);
+    il_dtype dt = ili_dtype_promote(a->dtype, b->dtype);
     const il_tensor *ca, *cb;
     il_tensor *oa, *ob = NULL;
     IL_TRY(as_dtype(ctx, a, dt, &ca, &oa));
@@ -141,7 +136,7 @@ il_status il_tensor_reduce(il_ctx *ctx, il_op op, const il_tensor *a, int axis, 
     IL_TRY(ili_check_tensor(ctx, a, il_op_name(op)));
     if (out == NULL) return ili_seterr(ctx, IL_E_ARG, "%s: out is NULL", il_op_name(op));
     *out = NULL;
-    IL_TRY(check_kind(ctx, op, IL_OP_SUM, IL_OP_ARGMAX, " reduction"));
+    IL_TRY(check_kind(ctx, op, IL_OP_SUM, IL_OP_SUMSQ, " reduction"));
     int ax = IL_AXIS_ALL;
     if (axis != IL_AXIS_ALL) IL_TRY(ili_axis(ctx, axis, a->ndim, &ax));
     /* kshape: the kernel's keepdim shape; rshape: the result's (same memory layout). */

@@ -164,6 +164,8 @@ IL_API il_ctx *il_tensor_ctx(const il_tensor *t);
 IL_API void *il_tensor_data(const il_tensor *t);
 /* Bytes of the storage behind this handle (shared with views). */
 IL_API size_t il_tensor_storage_bytes(const il_tensor *t);
+/* Non-zero when a and b are views of the same storage. */
+IL_API int il_tensor_shares_storage(const il_tensor *a, const il_tensor *b);
 
 /* ---- tensors: views (share storage) ------------------------------------------------------ */
 
@@ -213,7 +215,7 @@ IL_API il_status il_tensor_unary(il_ctx *ctx, il_op op, const il_tensor *a, il_t
 /* Elementwise min(max(a, lo), hi); lo <= hi. */
 IL_API il_status il_tensor_clamp(il_ctx *ctx, const il_tensor *a, double lo, double hi,
                                  il_tensor **out);
-/* Reduction SUM, MEAN, MAX, MIN or ARGMAX over one axis, or over all elements when
+/* Reduction SUM, MEAN, MAX, MIN, ARGMAX or SUMSQ (sum of squares) over one axis, or over all elements when
  * axis == IL_AXIS_ALL (then the result is 0-d, or all-ones shape with keepdim). ARGMAX returns
  * i64 indices (0-based; the first maximum wins; NaN counts as the maximum). */
 #define IL_AXIS_ALL (-1000)
@@ -235,4 +237,7 @@ IL_API void il_ctx_free_string(il_ctx *ctx, char *s);
 #ifdef __cplusplus
 }
 #endif
+
+#include "ironlearn/nn.h"
+
 #endif
