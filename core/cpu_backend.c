@@ -23,7 +23,13 @@ static il_status cpu_run(il_ctx *ctx, const il_opcall *c) {
     case ILI_KIND_UNARY: return ili_cpu_unary(ctx, c);
     case ILI_KIND_REDUCE: return ili_cpu_reduce(ctx, c);
     case ILI_KIND_MATMUL: return ili_cpu_matmul(ctx, c);
-    case ILI_KIND_MISC: return c->op == IL_OP_FILL ? ili_cpu_fill(ctx, c) : ili_cpu_copy(ctx, c);
+    case ILI_KIND_MISC:
+        if (c->op == IL_OP_FILL) return ili_cpu_fill(ctx, c);
+        if (c->op == IL_OP_BERNOULLI) return ili_cpu_bernoulli(ctx, c);
+        return ili_cpu_copy(ctx, c);
+    case ILI_KIND_ROW: return ili_cpu_row(ctx, c);
+    case ILI_KIND_LOSS: return ili_cpu_loss(ctx, c);
+    case ILI_KIND_OPTIM: return ili_cpu_optim(ctx, c);
     case ILI_KIND_NONE: break;
     }
     return ili_seterr(ctx, IL_E_INTERNAL, "cpu backend: no kernel for %s", il_op_name(c->op));

@@ -238,6 +238,8 @@ static il_status run_elementwise(il_ctx *ctx, const il_opcall *c, ili_op_kind ki
  * thread pool's IL_E_NOMEM.
  */
 il_status ili_cpu_binary(il_ctx *ctx, const il_opcall *c) {
+    /* Layer ops (activation gradients) live in cpu_activation.c. */
+    if (kernel_for(c->op, IL_DTYPE_F64) == NULL) return ili_cpu_activation(ctx, c);
     return run_elementwise(ctx, c, ILI_KIND_BINARY, 2, "cpu binary");
 }
 
@@ -246,5 +248,7 @@ il_status ili_cpu_binary(il_ctx *ctx, const il_opcall *c) {
  * (p[0] = lo, p[1] = hi). f32/f64 for all; i64 for NEG and ABS. Statuses as ili_cpu_binary.
  */
 il_status ili_cpu_unary(il_ctx *ctx, const il_opcall *c) {
+    /* Layer activations (LEAKY_RELU ... SINE) live in cpu_activation.c. */
+    if (kernel_for(c->op, IL_DTYPE_F64) == NULL) return ili_cpu_activation(ctx, c);
     return run_elementwise(ctx, c, ILI_KIND_UNARY, 1, "cpu unary");
 }

@@ -65,6 +65,9 @@ typedef enum ili_op_kind {
     ILI_KIND_REDUCE,
     ILI_KIND_MATMUL,
     ILI_KIND_MISC,
+    ILI_KIND_ROW,
+    ILI_KIND_LOSS,
+    ILI_KIND_OPTIM,
     ILI_KIND_NONE
 } ili_op_kind;
 IL_INTERNAL ili_op_kind ili_op_kind_of(il_op op);

@@ -1,10 +1,11 @@
 /*
- * cpu_reduce.c: the CPU backend's reductions SUM, MEAN, MAX, MIN and ARGMAX, over one axis or
- * over all elements, for f32, f64 and i64 (no MEAN for i64).
+ * cpu_reduce.c: the CPU backend's reductions SUM, MEAN, MAX, MIN, ARGMAX and SUMSQ (sum of
+ * squares, for gradient norms), over one axis or over all elements, for f32, f64 and i64 (no
+ * MEAN or SUMSQ for i64).
  *
- * Sums of floats accumulate in double, in blocks with several accumulators, so f32 results
- * match a float64 reference. MAX/MIN propagate NaN; ARGMAX returns the first maximum, a NaN
- * counting as the maximum (as torch does).
+ * Sums (and sums of squares) of floats accumulate in double, in blocks with several
+ * accumulators, so f32 results match a float64 reference. MAX/MIN propagate NaN; ARGMAX returns
+ * the first maximum, a NaN counting as the maximum (as torch does).
  *
  * An axis reduction takes one of two shapes of loop: when the reduced axis has the smaller
  * stride, each output element reduces one line ("line"); otherwise whole rows of the input are
@@ -54,33 +55,40 @@ typedef struct red_kern {
 
 /* ---- line kernels ------------------------------------------------------------------------- */
 
-/* Sum of a block: eight accumulators for speed (and a little accuracy) on unit stride. */
-#define DEF_SUM_BLOCK(T)                                                                          \
-    static double sum_unit_##T(const T *restrict x, int64_t m) {                                  \
+/* What a sum adds per element: the value itself (SUM, MEAN) or its square (SUMSQ). */
+#define TERM_ID(v) (v)
+#define TERM_SQ(v) ((v) * (v))
+
+/* Sum of F(x) over a block: eight accumulators for speed (and a little accuracy) on unit
+ * stride. PRE names the pair of functions (sum, sumsq). */
+#define DEF_SUM_BLOCK(PRE, T, F)                                                                  \
+    static double PRE##_unit_##T(const T *restrict x, int64_t m) {                                \
         double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, t = 0;                                          \
         int64_t i = 0;                                                                            \
         for (; i + 8 <= m; i += 8)                                                                \
-            for (int k = 0; k < 8; k++) acc[k] += (double)x[i + k];                               \
-        for (; i < m; i++) t += (double)x[i];                                                     \
+            for (int k = 0; k < 8; k++) acc[k] += F((double)x[i + k]);                            \
+        for (; i < m; i++) t += F((double)x[i]);                                                  \
         return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) \
                + t;                                                                               \
     }                                                                                             \
-    static part sum_line_##T(const char *xp, int64_t n, int64_t s) {                              \
+    static part PRE##_line_##T(const char *xp, int64_t n, int64_t s) {                            \
         const T *x = (const T *)xp;                                                               \
         part p = {0, 0, 0};                                                                       \
         for (int64_t b = 0; b < n; b += SUM_BLOCK) {                                              \
             int64_t m = n - b < SUM_BLOCK ? n - b : SUM_BLOCK;                                    \
             double t = 0;                                                                         \
-            if (s == 1) t = sum_unit_##T(x + b, m);                                               \
+            if (s == 1) t = PRE##_unit_##T(x + b, m);                                             \
             else                                                                                  \
-                for (int64_t i = 0; i < m; i++) t += (double)x[(b + i) * s];                      \
+                for (int64_t i = 0; i < m; i++) t += F((double)x[(b + i) * s]);                   \
             p.d += t;                                                                             \
         }                                                                                         \
         return p;                                                                                 \
     }
 
-DEF_SUM_BLOCK(float)
-DEF_SUM_BLOCK(double)
+DEF_SUM_BLOCK(sum, float, TERM_ID)
+DEF_SUM_BLOCK(sum, double, TERM_ID)
+DEF_SUM_BLOCK(sumsq, float, TERM_SQ)
+DEF_SUM_BLOCK(sumsq, double, TERM_SQ)
 
 /* i64 sums wrap through uint64_t instead of overflowing. */
 static part sum_line_int64_t(const char *xp, int64_t n, int64_t s) {
@@ -146,8 +154,8 @@ static part sum_line_int64_t(const char *xp, int64_t n, int64_t s) {
 
 /* ---- cols kernels ------------------------------------------------------------------------- */
 
-/* o[j] = sum over r of x[r*rs + j*xs] (divided by R for a mean), COLBLK outputs at a time. */
-#define DEF_SUM_COLS(NAME, T, ACC, WRAP)                                                          \
+/* o[j] = sum over r of F(x[r*rs + j*xs]) (divided by R for a mean), COLBLK outputs at a time. */
+#define DEF_SUM_COLS(NAME, T, ACC, WRAP, F)                                                       \
     static void NAME(char *op, int64_t os, const char *xp, int64_t xs, int64_t ncol, int64_t R,   \
                      int64_t rs, int mean) {                                                      \
         const T *x = (const T *)xp;                                                               \
@@ -159,9 +167,9 @@ static part sum_line_int64_t(const char *xp, int64_t n, int64_t s) {
             for (int64_t r = 0; r < R; r++) {                                                     \
                 const T *row = x + r * rs + j0 * xs;                                              \
                 if (xs == 1)                                                                      \
-                    for (int64_t j = 0; j < m; j++) acc[j] += (ACC)row[j];                        \
+                    for (int64_t j = 0; j < m; j++) acc[j] += F((ACC)row[j]);                     \
                 else                                                                              \
-                    for (int64_t j = 0; j < m; j++) acc[j] += (ACC)row[j * xs];                   \
+                    for (int64_t j = 0; j < m; j++) acc[j] += F((ACC)row[j * xs]);                \
             }                                                                                     \
             for (int64_t j = 0; j < m; j++) o[(j0 + j) * os] = WRAP(acc[j], mean, R);             \
         }                                                                                         \
@@ -196,9 +204,11 @@ static part sum_line_int64_t(const char *xp, int64_t n, int64_t s) {
         }                                                                                         \
     }
 
-DEF_SUM_COLS(sum_cols_f32, float, double, WRAP_F32)
-DEF_SUM_COLS(sum_cols_f64, double, double, WRAP_F64)
-DEF_SUM_COLS(sum_cols_i64, int64_t, uint64_t, WRAP_I64)
+DEF_SUM_COLS(sum_cols_f32, float, double, WRAP_F32, TERM_ID)
+DEF_SUM_COLS(sum_cols_f64, double, double, WRAP_F64, TERM_ID)
+DEF_SUM_COLS(sum_cols_i64, int64_t, uint64_t, WRAP_I64, TERM_ID)
+DEF_SUM_COLS(sumsq_cols_f32, float, double, WRAP_F32, TERM_SQ)
+DEF_SUM_COLS(sumsq_cols_f64, double, double, WRAP_F64, TERM_SQ)
 
 #define DEF_EXT_ALL(SUF, T, GT, LT, ARG, FIELD, NANQ)                                             \
     DEF_EXT_LINE(max_line_##SUF, T, GT, FIELD)                                                    \
@@ -219,6 +229,8 @@ static const red_kern *kern_for(il_op op, il_dtype dt) {
     static const red_kern sum[3] = {{sum_line_float, sum_cols_f32},
                                     {sum_line_double, sum_cols_f64},
                                     {sum_line_int64_t, sum_cols_i64}};
+    static const red_kern sumsq[2] = {{sumsq_line_float, sumsq_cols_f32},
+                                      {sumsq_line_double, sumsq_cols_f64}};
     static const red_kern max[3] = {{max_line_f32, max_cols_f32},
                                     {max_line_f64, max_cols_f64},
                                     {max_line_i64, max_cols_i64}};
@@ -236,6 +248,7 @@ static const red_kern *kern_for(il_op op, il_dtype dt) {
     case IL_OP_MAX: return &max[d];
     case IL_OP_MIN: return &min[d];
     case IL_OP_ARGMAX: return &arg[d];
+    case IL_OP_SUMSQ: return d == 2 ? NULL : &sumsq[d];
     default: return NULL;
     }
 }
@@ -246,6 +259,7 @@ static void fold(il_op op, il_dtype dt, part *acc, part p, int64_t flat) {
     switch (op) {
     case IL_OP_SUM:
     case IL_OP_MEAN:
+    case IL_OP_SUMSQ:
         acc->d += p.d;
         acc->i = (int64_t)((uint64_t)acc->i + (uint64_t)p.i);
         return;
@@ -313,7 +327,7 @@ static il_status reduce_all(il_ctx *ctx, const il_opcall *c, const red_kern *k) 
     ili_iter it;
     part parts[MAX_BLOCKS], total = {0, 0, -1};
     IL_TRY(ili_iter_init(ctx, &it, 1, ops, ALL_CHUNK));
-    if (it.nitems == 0) { /* empty: only SUM (0) and MEAN (NaN) get here */
+    if (it.nitems == 0) { /* empty: only SUM, SUMSQ (0) and MEAN (NaN) get here */
         store(c->op, c->in[0].dtype, (char *)c->out.data, total, 0);
         return IL_OK;
     }
@@ -415,8 +429,8 @@ static il_status check_call(il_ctx *ctx, const il_opcall *c) {
 
 /*
  * Reduces in[0] over c->axis (or every element for IL_AXIS_ALL) into the contiguous out.
- * Statuses: IL_OK; IL_E_DTYPE for MEAN of i64 or an unknown dtype; IL_E_SHAPE for MAX, MIN or
- * ARGMAX over an empty axis (or of an empty tensor); IL_E_INTERNAL for a malformed call; or
+ * Statuses: IL_OK; IL_E_DTYPE for MEAN or SUMSQ of i64 or an unknown dtype; IL_E_SHAPE for MAX,
+ * MIN or ARGMAX over an empty axis (or of an empty tensor); IL_E_INTERNAL for a malformed call; or
  * the thread pool's IL_E_NOMEM.
  */
 il_status ili_cpu_reduce(il_ctx *ctx, const il_opcall *c) {
@@ -431,7 +445,7 @@ il_status ili_cpu_reduce(il_ctx *ctx, const il_opcall *c) {
     int64_t n = 1;
     for (int d = 0; d < c->in[0].ndim; d++)
         if (all || d == c->axis) n *= c->in[0].shape[d];
-    if (n == 0 && c->op != IL_OP_SUM && c->op != IL_OP_MEAN) {
+    if (n == 0 && c->op != IL_OP_SUM && c->op != IL_OP_MEAN && c->op != IL_OP_SUMSQ) {
         if (all)
             return ili_seterr(ctx, IL_E_SHAPE, "%s of an empty tensor", il_op_name(c->op));
         return ili_seterr(ctx, IL_E_SHAPE, "%s over an empty axis (axis %d has size 0)",

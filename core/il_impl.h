@@ -151,6 +151,8 @@ IL_INTERNAL il_status ili_cpu_reduce(il_ctx *ctx, const il_opcall *c);
 IL_INTERNAL il_status ili_cpu_matmul(il_ctx *ctx, const il_opcall *c);
 IL_INTERNAL il_status ili_cpu_copy(il_ctx *ctx, const il_opcall *c);
 IL_INTERNAL il_status ili_cpu_fill(il_ctx *ctx, const il_opcall *c);
+/* Layer activations and their gradients (cpu_activation.c); ili_cpu_unary/binary delegate. */
+IL_INTERNAL il_status ili_cpu_activation(il_ctx *ctx, const il_opcall *c);
 IL_INTERNAL il_status ili_cpu_bernoulli(il_ctx *ctx, const il_opcall *c); /* cpu_nn.c */
 IL_INTERNAL il_status ili_cpu_row(il_ctx *ctx, const il_opcall *c);       /* cpu_nn.c */
 IL_INTERNAL il_status ili_cpu_loss(il_ctx *ctx, const il_opcall *c);      /* cpu_loss.c */

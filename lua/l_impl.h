@@ -1,6 +1,7 @@
 /*
  * l_impl.h: declarations shared by the Lua binding's files (l_init.c, l_tensor.c, l_create.c,
- * l_ops.c). Not installed. The binding uses only the public C API (ironlearn.h).
+ * l_ops.c, l_nn.c, l_layer.c, l_custom.c, l_train.c). Not installed. The binding uses only the
+ * public C API (ironlearn.h).
  *
  * Conventions:
  * - Every function the binding registers is a C closure whose upvalue 1 is the context box
@@ -19,9 +20,18 @@
 #include "lua.h"
 
 #include "ironlearn.h"
+#include "ironlearn/backend.h" /* il_ctx_error, for messages of the binding's own C failures */
 
 #define L_TENSOR_MT "il.Tensor"
 #define L_CTX_MT "il.Context"
+#define L_NET_MT "il.Net"
+#define L_OPTIM_MT "il.Optim"
+#define L_NODE_MT "il.Node"
+#define L_LAYER_MT "il.Layer"
+#define L_LOSS_MT "il.Loss"
+
+/* Most inputs a network call takes from Lua (net:forward(x1, ..., xn), a custom layer's). */
+#define L_MAXIN 16
 
 /* luaopen_il must be visible although the build hides symbols by default. */
 #if defined(__GNUC__)
@@ -92,5 +102,92 @@ void l_open_create(lua_State *L); /* [-0, +0, m] il.tensor, il.zeros... into the
 /* Adds the metamethods and methods of l_ops.c to the metatable at mt and the methods table at
  * methods. [-0, +0, m] */
 void l_open_ops(lua_State *L, int mt, int methods);
+
+/* ---- l_nn.c: the "il.Net" userdata ------------------------------------------------------- */
+
+/* A network userdata. L is the thread of the call now running inside C on this network (custom
+ * layers call their Lua functions on it); busy is set meanwhile, so a custom layer cannot
+ * re-enter its own network. User value 1 holds the recipe that built it (for net:to). */
+typedef struct l_net {
+    il_net *net;
+    lua_State *L;
+    int busy;
+    int training;
+    il_dtype dtype;
+    int nin; /* graph inputs */
+    int64_t in_width[L_MAXIN];
+    int64_t out_width;
+} l_net;
+
+/* Pushes a new network userdata holding an empty C network of dtype dt. [-0, +1, e] */
+l_net *l_newnet(lua_State *L, il_dtype dt);
+/* The live network at idx; raises on anything else, or while the network is busy. [-0, +0, e] */
+l_net *l_checknet(lua_State *L, int idx);
+/* Tells the collector about bytes of C memory made outside tensors. [-0, +0, -] */
+void l_gcdebt(lua_State *L, size_t bytes);
+/* Reads net inputs given as tensors at first..last, or as one table of tensors at first, into x
+ * (checked against the network's input count; what names the call). Returns their count.
+ * [-0, +0, e] */
+int l_netinputs(lua_State *L, l_net *n, int first, int last, const il_tensor **x, const char *what);
+void l_open_nn(lua_State *L); /* [-0, +0, m] metatable, methods; il.nn into the table on top */
+
+/* ---- l_layer.c: layer descriptors and nodes; l_build.c: sequential and graph ------------- */
+
+typedef struct l_layer {
+    il_layer_kind kind;
+    il_layer_opts opts;  /* opts.name is filled from user value 1 when a network is built */
+    int64_t in_features; /* LINEAR: the i of linear(i, o) */
+} l_layer;
+
+/* A graph node: its width, and whether it is an input (il.nn.input). */
+typedef struct l_node {
+    int64_t width;
+    int isinput;
+} l_node;
+
+extern const char *const l_kind_names[IL_LAYER_COUNT]; /* "linear", ... ("layer": custom) */
+int l_isjoin(il_layer_kind k);                         /* add or concat */
+/* The node at idx, or NULL. [-0, +0, -] */
+l_node *l_tonode(lua_State *L, int idx);
+/* Writes the label of the layer at idx for messages into buf: "linear(2, 8)", "linear 'fc1'",
+ * "tanh", plus " (layer 3)" when pos > 0. [-0, +0, e] */
+const char *l_layerlabel(lua_State *L, int idx, int pos, char *buf, size_t size);
+/* The layer descriptor at idx or raises. [-0, +0, e] */
+l_layer *l_checklayer(lua_State *L, int idx);
+/* Output width of the layer at idx fed widths w[0..nin-1]; raises naming the layer (label) and
+ * the expected and given widths. [-0, +0, e] */
+int64_t l_layerwidth(lua_State *L, int idx, int nin, const int64_t *w, const char *label);
+/* Adds the layer at idx, fed by nodes in[0..nin-1], to the network n. [-0, +0, e] */
+int l_addlayer(lua_State *L, l_net *n, int idx, int nin, const int *in);
+void l_open_build(lua_State *L); /* [-0, +0, m] il.nn.sequential, il.nn.graph */
+/* Pushes a new network of dtype dt built from the recipe table at idx (a network's user value
+ * 1), whose parameters are fresh. [-0, +1, e] */
+l_net *l_rebuild(lua_State *L, int idx, il_dtype dt);
+/* Pushes a network holding just the layer at idx, with inputs of widths w. [-0, +1, e] */
+l_net *l_layernet(lua_State *L, int idx, int nin, const int64_t *w, il_dtype dt);
+void l_open_layer(lua_State *L); /* [-0, +0, m] layer constructors into the il.nn table on top */
+
+/* ---- l_custom.c: layers written in Lua --------------------------------------------------- */
+
+/* il.nn.layer{forward=, backward=, out=, name=} [-0, +1, e] */
+int l_customlayer(lua_State *L);
+/* Output width of the custom layer at idx (its out function, or the common input width).
+ * [-0, +0, e] */
+int64_t l_customwidth(lua_State *L, int idx, int nin, const int64_t *w, const char *label);
+/* Adds the custom layer at idx to n, fed by in[0..nin-1]; *node gets its id. [-0, +0, e] */
+il_status l_customadd(lua_State *L, l_net *n, int idx, int nin, const int *in, int *node);
+
+/* ---- l_train.c: losses, optimizers, gradcheck; l_fit.c: net:fit --------------------------- */
+
+/* The loss at idx: an "il.Loss" or its name ("mse"). [-0, +0, e] */
+il_loss l_checkloss(lua_State *L, int idx);
+/* The live optimizer at idx. [-0, +0, e] */
+il_optim *l_checkoptim(lua_State *L, int idx);
+/* Pushes target converted for loss: 1-based class indices become the C API's 0-based ones for
+ * cross entropy; otherwise pushes the target itself. Returns the tensor. [-0, +1, e] */
+il_tensor *l_losstarget(lua_State *L, const il_loss *loss, int idx);
+/* net:fit{...} (l_fit.c) [-0, +2, e] */
+int l_fit(lua_State *L);
+void l_open_train(lua_State *L); /* [-0, +0, m] il.loss, il.optim, il.gradcheck */
 
 #endif

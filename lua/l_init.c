@@ -213,5 +213,6 @@ L_EXPORT int luaopen_il(lua_State *L) {
     lua_setfield(L, -2, "cuda");
     l_open_tensor(L);
     l_open_create(L);
+    l_open_nn(L);
     return 1;
 }

@@ -114,6 +114,13 @@ IL_API void il_ctx_free(il_ctx *ctx);
 /* Detail of the last error on this context (never NULL; "" when none). */
 IL_API const char *il_errmsg(const il_ctx *ctx);
 IL_API void il_ctx_clear_error(il_ctx *ctx);
+/* Sets the context's error message (printf format) and returns s: for hosts and backends that
+ * report failures from callbacks, e.g. `return il_ctx_error(ctx, IL_E_ARG, "bad %s", what);`. */
+IL_API il_status il_ctx_error(il_ctx *ctx, il_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 IL_API void il_ctx_memory(const il_ctx *ctx, il_mem_stats *out);
 /* Seeds the context's random generator (xoshiro256**). */
 IL_API void il_ctx_seed(il_ctx *ctx, uint64_t seed);

@@ -16,7 +16,8 @@ extern "C" {
 #endif
 
 #define IL_BACKEND_ABI 1
-#define IL_MAX_OP_INPUTS 3
+#define IL_MAX_OP_INPUTS 4
+#define IL_MAX_OP_PARAMS 10
 
 /* A strided view of device memory. Strides count elements; a stride of 0 repeats (broadcast). */
 typedef struct il_tdesc {
@@ -38,14 +39,16 @@ typedef struct il_tdesc {
  *   broadcast (possibly stride 0); any strides on every operand. All three share one dtype.
  * - COPY: in[0] has out's shape (broadcast allowed); dtypes may differ (converts).
  * - FILL: out = p[0].
+ * - ROW, LOSS, OPTIM and the layer ops: see core/include/ironlearn/il_ops.def.
  */
 typedef struct il_opcall {
     il_op op;
     int nin;
     il_tdesc in[IL_MAX_OP_INPUTS];
     il_tdesc out;
+    il_tdesc out2; /* a second output where an op has one (LOSS: the 0-d loss value) */
     int axis;
-    double p[4];
+    double p[IL_MAX_OP_PARAMS];
 } il_opcall;
 
 struct il_backend_ops {
@@ -64,14 +67,6 @@ struct il_backend_ops {
     /* Waits for queued work; NULL means work is synchronous. */
     il_status (*sync)(il_ctx *ctx);
 };
-
-/* Sets the context's error message (printf format) and returns `s`, so a backend can write
- * `return il_ctx_error(ctx, IL_E_DEVICE, "cudaMalloc: %s", msg);`. */
-IL_API il_status il_ctx_error(il_ctx *ctx, il_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 
 #ifdef __cplusplus
 }

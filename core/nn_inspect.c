@@ -1,0 +1,115 @@
+/*
+ * nn_inspect.c: looking into a network: its named parameters (views of the one parameter
+ * buffer) and a text summary of its nodes.
+ */
+#include "nn_impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/*
+ * Writes up to cap parameter views (weights (in, out), biases (out)) into out[] with their
+ * names (borrowed, valid while the net lives and unchanged) into names[] (may be NULL), and
+ * the total count into *count. Views write through to the network. IL_E_ARG, IL_E_NOMEM (then
+ * no view is left behind).
+ */
+il_status il_net_parameters(il_net *net, il_tensor **out, const char **names, int cap,
+                            int *count) {
+    if (net == NULL) return IL_E_ARG;
+    if (count == NULL || cap < 0 || (cap > 0 && out == NULL))
+        return ili_seterr(net->ctx, IL_E_ARG, "net_parameters: bad output arrays");
+    int c = 0;
+    for (int i = 0; i < net->nnodes; i++) {
+        const ili_node *n = &net->nodes[i];
+        for (int k = 0; k < 2; k++) {
+            if (n->pn[k] == 0) continue;
+            if (c < cap) {
+                int64_t shape[2] = {n->in_features, n->features}, st[2] = {n->features, 1};
+                int nd = k == 0 ? 2 : 1;
+                il_status s = ili_tensor_view(net->ctx, net->params, nd, k == 0 ? shape : &shape[1],
+                                              k == 0 ? st : &st[1], n->poff[k], &out[c]);
+                if (s != IL_OK) {
+                    for (int j = 0; j < c; j++) il_tensor_free(out[j]), out[j] = NULL;
+                    return s;
+                }
+                if (names) names[c] = n->pname[k];
+            }
+            c++;
+        }
+    }
+    *count = c;
+    return IL_OK;
+}
+
+/* A growing string whose block carries its capacity first, as il_ctx_free_string expects. */
+typedef struct sbuf {
+    il_ctx *ctx;
+    char *block;
+    size_t cap, len; /* len counts the text after the capacity word */
+    int failed;
+} sbuf;
+
+static void put(sbuf *b, const char *fmt, ...) {
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (b->failed || n < 0) return;
+    size_t need = sizeof(size_t) + b->len + (size_t)n + 1;
+    if (need > b->cap) {
+        size_t ncap = need * 2;
+        char *nb = ili_realloc(b->ctx, b->block, b->cap, ncap);
+        if (nb == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->block = nb;
+        b->cap = ncap;
+    }
+    memcpy(b->block + sizeof(size_t) + b->len, tmp, (size_t)n + 1);
+    b->len += (size_t)n;
+}
+
+/* "(-1, F)" before the first compile, else "(B, F)". */
+static const char *shape_text(const il_net *net, const ili_node *n, char *buf, size_t sz) {
+    snprintf(buf, sz, "(%lld, %lld)", net->batch > 0 ? (long long)net->batch : -1LL,
+             (long long)n->features);
+    return buf;
+}
+
+/*
+ * One line per node (name, kind, output shape, parameter count), the output node marked, then
+ * the total, in a new string (free with il_ctx_free_string). IL_E_ARG, IL_E_NOMEM.
+ */
+il_status il_net_summary(il_net *net, char **out) {
+    if (net == NULL) return IL_E_ARG;
+    if (out == NULL) return ili_seterr(net->ctx, IL_E_ARG, "net_summary: out is NULL");
+    *out = NULL;
+    int wname = 4, wkind = 4;
+    for (int i = 0; i < net->nnodes; i++) {
+        const ili_node *n = &net->nodes[i];
+        int a = (int)strlen(n->name), k = (int)strlen(ili_node_kind_name(n));
+        wname = a > wname ? a : wname;
+        wkind = k > wkind ? k : wkind;
+    }
+    sbuf b = {net->ctx, NULL, 0, 0, 0};
+    put(&b, "%-*s  %-*s  %-16s %10s\n", wname, "name", wkind, "kind", "output", "params");
+    int o = ili_net_output(net);
+    for (int i = 0; i < net->nnodes; i++) {
+        const ili_node *n = &net->nodes[i];
+        char sh[64];
+        put(&b, "%-*s  %-*s  %-16s %10lld%s\n", wname, n->name, wkind, ili_node_kind_name(n),
+            shape_text(net, n, sh, sizeof sh), (long long)(n->pn[0] + n->pn[1]),
+            i == o && net->nnodes > 1 ? "  (output)" : "");
+    }
+    put(&b, "total params: %lld\n", (long long)net->nparams);
+    if (b.failed) {
+        if (b.block) ili_free(net->ctx, b.block, b.cap);
+        return ili_nomem(net->ctx, b.cap * 2);
+    }
+    memcpy(b.block, &b.cap, sizeof b.cap);
+    *out = b.block + sizeof(size_t);
+    return IL_OK;
+}

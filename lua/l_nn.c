@@ -1,0 +1,335 @@
+/*
+ * l_nn.c: the "il.Net" userdata: life cycle, net:forward, net:step, net:parameters,
+ * net:train/eval, net:to, tostring(net) and its properties (num_params, num_inputs, dtype,
+ * training, out_features); builds the il.nn table (constructors come from l_layer.c).
+ *
+ * A network userdata is pushed holding NULL with its metatable set, then the C network is made
+ * (liolib's order), so a Lua error while building leaves it to the collector. Around every C
+ * call that may run custom layers the userdata records the running thread and is marked busy:
+ * the layers' Lua functions run on that thread, and cannot re-enter the same network.
+ */
+#include "l_impl.h"
+
+#include <string.h>
+
+/* Rough C bytes of a network's bookkeeping, counted towards collector pressure on creation. */
+#define L_NET_BYTES 4096
+
+void l_gcdebt(lua_State *L, size_t bytes) {
+    /* l_settensor keeps the collector's books; a dummy slot lends them to non-tensor memory. */
+    il_tensor *none = NULL;
+    l_settensor(L, &none, NULL, bytes);
+}
+
+/* Bytes the context holds now. [-0, +0, -] */
+static size_t inuse(il_ctx *ctx) {
+    il_mem_stats m;
+    il_ctx_memory(ctx, &m);
+    return m.bytes_in_use;
+}
+
+/* __gc of a network. The optimizers that point to it were made after it, so their finalizers
+ * (which run in reverse order of creation) have already run. [-0, +0, e] */
+static int net_gc(lua_State *L) {
+    l_net *n = (l_net *)luaL_checkudata(L, 1, L_NET_MT);
+    n->L = L; /* custom layers release their Lua functions through it */
+    il_net_free(n->net);
+    n->net = NULL;
+    return 0;
+}
+
+l_net *l_newnet(lua_State *L, il_dtype dt) {
+    il_ctx *ctx = l_ctx(L);
+    l_net *n = (l_net *)lua_newuserdatauv(L, sizeof *n, 1);
+    memset(n, 0, sizeof *n);
+    n->L = L;
+    n->training = 1;
+    n->dtype = dt;
+    luaL_setmetatable(L, L_NET_MT);
+    il_net *net = NULL;
+    il_status s = il_net_new(ctx, dt, &net);
+    if (s != IL_OK) {
+        l_fail(L, s);
+        return NULL;
+    }
+    n->net = net;
+    l_gcdebt(L, L_NET_BYTES);
+    return n;
+}
+
+l_net *l_checknet(lua_State *L, int idx) {
+    l_net *n = (l_net *)luaL_checkudata(L, idx, L_NET_MT);
+    if (n->net == NULL) luaL_error(L, "attempt to use a freed network");
+    if (n->busy) luaL_error(L, "network is busy (a custom layer called its own network)");
+    return n;
+}
+
+/* Marks n busy on thread L before a C call that may run custom layers, and back after it. */
+static void enter(lua_State *L, l_net *n) {
+    n->L = L;
+    n->busy = 1;
+}
+
+static void leave(l_net *n) {
+    n->busy = 0;
+}
+
+int l_netinputs(lua_State *L, l_net *n, int first, int last, const il_tensor **x,
+                const char *what) {
+    int count = 0;
+    if (lua_type(L, first) == LUA_TTABLE) {
+        lua_Integer len = (lua_Integer)lua_rawlen(L, first);
+        if (len > L_MAXIN) luaL_error(L, "%s: too many inputs (%I)", what, len);
+        for (int i = 0; i < (int)len; i++) {
+            lua_rawgeti(L, first, i + 1);
+            /* The table at first keeps the tensor alive. */
+            x[count] = l_totensor(L, -1);
+            if (x[count] == NULL)
+                luaL_error(L, "%s: input %d is a %s, expected a tensor", what, i + 1,
+                           luaL_typename(L, -1));
+            count++;
+            lua_pop(L, 1);
+        }
+    } else {
+        if (last - first + 1 > L_MAXIN) luaL_error(L, "%s: too many inputs", what);
+        for (int i = first; i <= last; i++)
+            x[count++] = l_checktensor(L, i);
+        if (count == 0) luaL_checkudata(L, first, L_TENSOR_MT);
+    }
+    if (count != n->nin)
+        luaL_error(L, "%s: the network takes %d input%s, got %d", what, n->nin,
+                   n->nin == 1 ? "" : "s", count);
+    return count;
+}
+
+/* net:forward(x1, ..., xn) or net:forward{x1, ..., xn} -> y [-0, +1, e] */
+static int net_forward(lua_State *L) {
+    l_net *n = l_checknet(L, 1);
+    const il_tensor *x[L_MAXIN];
+    int nin = l_netinputs(L, n, 2, lua_gettop(L), x, "forward");
+    il_ctx *ctx = l_ctx(L);
+    il_tensor *y = NULL;
+    il_tensor **slot = l_newslot(L);
+    size_t before = inuse(ctx);
+    enter(L, n);
+    il_status s = il_net_forward(n->net, nin, x, &y);
+    leave(n);
+    if (s != IL_OK) return l_fail(L, s);
+    size_t after = inuse(ctx);
+    l_settensor(L, slot, y, after > before ? after - before : 0);
+    return 1;
+}
+
+/* net:step(x, y, loss, opt) -> the loss before the update, a 0-d tensor of the net's dtype.
+ * x is a tensor, or a table of tensors for a network with several inputs. [-0, +1, e] */
+static int net_step(lua_State *L) {
+    l_net *n = l_checknet(L, 1);
+    const il_tensor *x[L_MAXIN];
+    int nin = l_netinputs(L, n, 2, 2, x, "step");
+    l_checktensor(L, 3);
+    il_loss loss = l_checkloss(L, 4);
+    il_optim *opt = l_checkoptim(L, 5);
+    il_ctx *ctx = l_ctx(L);
+    il_tensor *target = l_losstarget(L, &loss, 3), *out = NULL;
+    il_tensor **slot = l_newslot(L);
+    double v = 0;
+    size_t before = inuse(ctx);
+    enter(L, n);
+    il_status s = il_net_step(n->net, nin, x, target, &loss, opt, &v);
+    leave(n);
+    if (s != IL_OK) return l_fail(L, s);
+    size_t after = inuse(ctx);
+    s = il_tensor_full(ctx, 0, NULL, v, n->dtype, IL_DEVICE_CPU, &out);
+    if (s != IL_OK) return l_fail(L, s);
+    l_settensor(L, slot, out, after > before ? after - before : 0);
+    return 1;
+}
+
+/* net:parameters() -> params, names: an array of tensors (views of the network's parameter
+ * buffer: writing them changes the network) and an array of their names. [-0, +2, e] */
+static int net_parameters(lua_State *L) {
+    l_net *n = l_checknet(L, 1);
+    int count = 0;
+    il_status s = il_net_parameters(n->net, NULL, NULL, 0, &count);
+    if (s != IL_OK) return l_fail(L, s);
+    /* Every slot exists before C hands out handles, so nothing can raise while they are
+     * unowned; the pointer arrays are userdata for the same reason. */
+    il_tensor **tmp = (il_tensor **)lua_newuserdatauv(L, sizeof(il_tensor *) * (count + 1), 0);
+    const char **names = (const char **)lua_newuserdatauv(L, sizeof(char *) * (count + 1), 0);
+    lua_createtable(L, count, 0);
+    int params = lua_gettop(L);
+    for (int i = 0; i < count; i++) {
+        l_newslot(L);
+        lua_rawseti(L, params, i + 1);
+    }
+    int got = 0;
+    s = il_net_parameters(n->net, tmp, names, count, &got);
+    if (s != IL_OK) return l_fail(L, s);
+    for (int i = 0; i < got && i < count; i++) {
+        lua_rawgeti(L, params, i + 1);
+        l_settensor(L, (il_tensor **)lua_touserdata(L, -1), tmp[i], 0);
+        lua_pop(L, 1);
+    }
+    lua_createtable(L, count, 0);
+    for (int i = 0; i < got && i < count; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 2;
+}
+
+/* net:train([on]) / net:eval() -> net [-0, +1, e] */
+static int net_train(lua_State *L) {
+    l_net *n = l_checknet(L, 1);
+    n->training = lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2);
+    il_net_train(n->net, n->training);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int net_eval(lua_State *L) {
+    l_net *n = l_checknet(L, 1);
+    n->training = 0;
+    il_net_train(n->net, 0);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* Copies every parameter of src into dst (built from the same recipe), converting dtype;
+ * a and b hold cap handles each. Holds handles only while no Lua function runs. */
+static il_status copyparams(il_ctx *ctx, il_net *dst, il_net *src, il_tensor **a, il_tensor **b,
+                            int cap) {
+    int ca = 0, cb = 0;
+    il_status s = il_net_parameters(src, a, NULL, cap, &ca);
+    if (s != IL_OK) return s;
+    s = il_net_parameters(dst, b, NULL, cap, &cb);
+    if (s != IL_OK) cb = 0;
+    if (s == IL_OK && ca != cb)
+        s = il_ctx_error(ctx, IL_E_INTERNAL, "net:to: the rebuilt network differs");
+    for (int i = 0; s == IL_OK && i < ca; i++)
+        s = il_tensor_copy_(ctx, b[i], a[i]);
+    for (int i = 0; i < ca; i++)
+        il_tensor_free(a[i]);
+    for (int i = 0; i < cb; i++)
+        il_tensor_free(b[i]);
+    return s;
+}
+
+/* net:to("f32" | "f64" | "cpu" | "cuda") -> the network itself when nothing changes, else a new
+ * network with the same layers and parameter values (optimizers must be made for it anew).
+ * [-0, +1, e] */
+static int net_to(lua_State *L) {
+    l_net *n = l_checknet(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    il_dtype dt;
+    il_device dev;
+    if (il_device_parse(name, &dev) == IL_OK) {
+        if (dev != IL_DEVICE_CPU)
+            return luaL_error(L, "net:to('%s'): networks run on the CPU only for now", name);
+        lua_settop(L, 1);
+        return 1;
+    }
+    if (il_dtype_parse(name, &dt) != IL_OK || (dt != IL_DTYPE_F32 && dt != IL_DTYPE_F64))
+        return luaL_error(L, "net:to: unknown dtype or device '%s'", name);
+    if (dt == n->dtype) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
+        return luaL_error(L, "net:to: this network cannot be rebuilt");
+    l_net *m = l_rebuild(L, lua_gettop(L), dt);
+    int count = 0;
+    il_status s = il_net_parameters(n->net, NULL, NULL, 0, &count);
+    if (s != IL_OK) return l_fail(L, s);
+    il_tensor **a = (il_tensor **)lua_newuserdatauv(L, sizeof(il_tensor *) * (count + 1), 0);
+    il_tensor **b = (il_tensor **)lua_newuserdatauv(L, sizeof(il_tensor *) * (count + 1), 0);
+    s = copyparams(l_ctx(L), m->net, n->net, a, b, count);
+    if (s != IL_OK) return l_fail(L, s);
+    lua_pop(L, 2);
+    m->training = n->training;
+    il_net_train(m->net, m->training);
+    return 1;
+}
+
+/* Pushes the C string at index 1 (a light userdata); run under lua_pcall. [-0, +1, m] */
+static int pushcstring(lua_State *L) {
+    lua_pushstring(L, (const char *)lua_touserdata(L, 1));
+    return 1;
+}
+
+/* tostring(net): the summary (one line per node, then totals). [-0, +1, e] */
+static int net_tostring(lua_State *L) {
+    l_net *n = (l_net *)luaL_checkudata(L, 1, L_NET_MT);
+    il_ctx *ctx = l_ctx(L);
+    char *str = NULL;
+    if (n->net == NULL) {
+        lua_pushliteral(L, "il.Net (freed)");
+        return 1;
+    }
+    luaL_checkstack(L, 4, NULL);
+    il_status s = il_net_summary(n->net, &str);
+    if (s != IL_OK) return l_fail(L, s);
+    lua_pushcfunction(L, pushcstring);
+    lua_pushlightuserdata(L, str);
+    int status = lua_pcall(L, 1, 1, 0);
+    il_ctx_free_string(ctx, str);
+    if (status != LUA_OK) return lua_error(L);
+    return 1;
+}
+
+/* __index(net, k): a method (upvalue 2), else a property. [-0, +1, e] */
+static int net_index(lua_State *L) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+    if (lua_type(L, 2) != LUA_TSTRING) return 1;
+    const char *k = lua_tostring(L, 2);
+    l_net *n = (l_net *)luaL_checkudata(L, 1, L_NET_MT);
+    if (n->net == NULL) return luaL_error(L, "attempt to use a freed network");
+    if (strcmp(k, "num_params") == 0)
+        lua_pushinteger(L, (lua_Integer)il_net_num_params(n->net));
+    else if (strcmp(k, "num_inputs") == 0)
+        lua_pushinteger(L, il_net_num_inputs(n->net));
+    else if (strcmp(k, "dtype") == 0)
+        lua_pushstring(L, il_dtype_name(n->dtype));
+    else if (strcmp(k, "device") == 0)
+        lua_pushliteral(L, "cpu");
+    else if (strcmp(k, "training") == 0)
+        lua_pushboolean(L, n->training);
+    else if (strcmp(k, "out_features") == 0)
+        lua_pushinteger(L, (lua_Integer)n->out_width);
+    else if (strcmp(k, "in_features") == 0)
+        lua_pushinteger(L, (lua_Integer)n->in_width[0]);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static const luaL_Reg net_meta[] = {
+    {"__gc", net_gc},
+    {"__tostring", net_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg net_methods[] = {
+    {"forward", net_forward}, {"step", net_step}, {"fit", l_fit}, {"parameters", net_parameters},
+    {"train", net_train},     {"eval", net_eval}, {"to", net_to}, {NULL, NULL},
+};
+
+void l_open_nn(lua_State *L) {
+    int mod = lua_gettop(L);
+    luaL_newmetatable(L, L_NET_MT); /* mod+1 */
+    l_setfuncs(L, net_meta);
+    lua_newtable(L); /* methods: mod+2 */
+    l_setfuncs(L, net_methods);
+    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_pushvalue(L, mod + 2);
+    lua_pushcclosure(L, net_index, 2);
+    lua_setfield(L, mod + 1, "__index");
+    lua_pushliteral(L, L_NET_MT);
+    lua_setfield(L, mod + 1, "__metatable");
+    lua_settop(L, mod);
+    lua_createtable(L, 0, 24); /* il.nn */
+    l_open_layer(L);
+    lua_setfield(L, mod, "nn");
+    l_open_train(L);
+}
