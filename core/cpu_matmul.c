@@ -3,15 +3,17 @@
  *
  * For each batch, C (M, N) = A (M, K) · B (K, N) is computed block by block:
  *
- *   for jc in N step NC:            B block (KC x NC) packed once into NR-wide panels, and
- *     for pc in K step KC:          kept in L2 while every row panel of A streams past it
+ *   for jc in N step NC:            B block (KC x NC): packed into NR-wide panels and kept in
+ *     for pc in K step KC:          L2 while every row panel of A streams past it
  *       parallel for ir in M step MR:
- *         A micro-panel (MR x KC): read in place when rows are contiguous, else packed (L1)
+ *         A micro-panel (MR x KC): read in place or packed (see choose_modes)
  *         for jr in NC step NR: micro-kernel C[ir:, jr:] (+)= A panel · B panel
  *
  * The shapes this is tuned for are tall and skinny (M in the tens of thousands, K and N of a
  * few hundred: a layer applied to a whole data set), where B fits in cache and A is streamed
  * once; packing A would cost a pass over the largest operand, so row-major A is read directly.
+ * Their weight gradients (X^T · dY: K long, M and N small) read both operands in place, since
+ * each panel is used only a few times, and split row panels by columns to feed every thread.
  * Tiny products (a 2-4-1 XOR net) take a plain loop that allocates nothing.
  */
 #include "cpu_gemm_impl.h"
@@ -160,6 +162,9 @@ typedef struct gemm {
      * descheduled (a busy 2-core CI box) does not hold up the others. */
     atomic_int_fast64_t next;
     int64_t units, step;
+    /* Work items are row panels, each split into nsplit ranges of NR panels when there are too
+     * few row panels to balance the threads (a weight gradient's M of a few hundred). */
+    int64_t nsplit, items;
 } gemm;
 
 static void run_kernel(const gemm *g, const char *a, int64_t rsa, int64_t csa, const char *b,
@@ -187,15 +192,15 @@ static const char *a_panel(const gemm *g, int64_t i0, int m, char *ap, int64_t *
     return ap;
 }
 
-/* Runs the row panels [u0, u1) of the current block on thread tid. */
-static void gemm_panels(gemm *g, int64_t u0, int64_t u1, int tid) {
+/* Runs row panels [u0, u1) against NR panels [q0, q1) of the current block on thread tid. */
+static void gemm_panels(gemm *g, int64_t u0, int64_t u1, int64_t q0, int64_t q1, int tid) {
     char *ap = g->ap + (size_t)tid * g->ap_stride;
     for (int64_t u = u0; u < u1; u++) {
         int64_t i0 = u * g->mr, rsa, csa;
         int m = g->m - i0 < g->mr ? (int)(g->m - i0) : g->mr;
         const char *a = a_panel(g, i0, m, ap, &rsa, &csa);
         char *c = g->c + (size_t)(i0 * g->rsc) * g->es;
-        for (int64_t j0 = 0; j0 < g->nc; j0 += g->nr) {
+        for (int64_t j0 = q0 * g->nr; j0 < g->nc && j0 < q1 * g->nr; j0 += g->nr) {
             int n = g->nc - j0 < g->nr ? (int)(g->nc - j0) : g->nr;
             char *cj = c + (size_t)(j0 * g->csc) * g->es;
             if (j0 < g->nfull)
@@ -211,10 +216,19 @@ static void gemm_panels(gemm *g, int64_t u0, int64_t u1, int tid) {
 static void gemm_task(void *arg, int64_t s0, int64_t s1, int tid) {
     gemm *g = arg;
     (void)s0, (void)s1;
+    int64_t npan = (g->nc + g->nr - 1) / g->nr;
     for (;;) {
-        int64_t u0 = atomic_fetch_add_explicit(&g->next, g->step, memory_order_relaxed);
-        if (u0 >= g->units) return;
-        gemm_panels(g, u0, u0 + g->step < g->units ? u0 + g->step : g->units, tid);
+        int64_t i0 = atomic_fetch_add_explicit(&g->next, g->step, memory_order_relaxed);
+        if (i0 >= g->items) return;
+        int64_t i1 = i0 + g->step < g->items ? i0 + g->step : g->items;
+        if (g->nsplit == 1) {
+            gemm_panels(g, i0, i1, 0, npan, tid);
+            continue;
+        }
+        for (int64_t it = i0; it < i1; it++) {
+            int64_t u = it / g->nsplit, q = it % g->nsplit;
+            gemm_panels(g, u, u + 1, q * npan / g->nsplit, (q + 1) * npan / g->nsplit, tid);
+        }
     }
 }
 
@@ -303,12 +317,20 @@ static il_status run_block(il_ctx *ctx, gemm *g) {
     int64_t grain = (int64_t)(MIN_CHUNK_FLOPS / flops) + 1;
     int64_t slots = (g->units + grain - 1) / grain;
     if (slots > ctx->nthreads) slots = ctx->nthreads;
+    int64_t npan = (g->nc + g->nr - 1) / g->nr;
     if (slots <= 1) {
-        gemm_panels(g, 0, g->units, 0);
+        gemm_panels(g, 0, g->units, 0, npan, 0);
         return IL_OK;
     }
+    /* Splitting a row panel re-reads its A panel per part, which is free only in place. */
+    g->nsplit = 1;
+    if (g->units < 16 * slots && g->amode != A_PACK) {
+        g->nsplit = (16 * slots + g->units - 1) / g->units;
+        if (g->nsplit > npan) g->nsplit = npan;
+    }
+    g->items = g->units * g->nsplit;
     /* About 16 grabs per thread: fine enough to rebalance, coarse enough to stay sequential. */
-    g->step = g->units / (slots * 16);
+    g->step = g->items / (slots * 16);
     if (g->step < 1) g->step = 1;
     atomic_store_explicit(&g->next, 0, memory_order_relaxed);
     return ili_parallel_for(ctx, slots, 1, gemm_task, g);
