@@ -296,19 +296,12 @@ static il_status plan_init(il_ctx *ctx, plan *pl, const ili_gemm_kernel *kern, i
     size_t nap = g->amode == A_ROWS ? 0 : (size_t)(g->units < ctx->nthreads ? g->units
                                                                             : ctx->nthreads);
     pl->ap_bytes = g->ap_stride * nap;
-    pl->bp = ili_malloc_aligned(ctx, pl->bp_bytes);
+    /* The context's workspaces: a training step's matmuls reuse them and allocate nothing. */
+    pl->bp = ili_scratch(ctx, 0, pl->bp_bytes);
     if (!pl->bp) return ili_nomem(ctx, pl->bp_bytes);
-    if (nap && !(g->ap = ili_malloc_aligned(ctx, pl->ap_bytes))) {
-        ili_free_aligned(ctx, pl->bp, pl->bp_bytes);
-        return ili_nomem(ctx, pl->ap_bytes);
-    }
+    if (nap && !(g->ap = ili_scratch(ctx, 1, pl->ap_bytes))) return ili_nomem(ctx, pl->ap_bytes);
     g->bp = pl->bp;
     return IL_OK;
-}
-
-static void plan_free(il_ctx *ctx, plan *pl) {
-    if (pl->g.ap) ili_free_aligned(ctx, pl->g.ap, pl->ap_bytes);
-    ili_free_aligned(ctx, pl->bp, pl->bp_bytes);
 }
 
 /* Runs one (KC x NC) block over all row panels on up to ctx->nthreads threads. */
@@ -446,7 +439,6 @@ static il_status blocked_all(il_ctx *ctx, mm *x, const ili_gemm_kernel *kern) {
                           (const char *)B->data + batch_offset(x, B),
                           (char *)C->data + batch_offset(x, C));
     } while (st == IL_OK && batch_next(x));
-    plan_free(ctx, &pl);
     return st;
 }
 

@@ -50,6 +50,7 @@ il_status il_ctx_new(il_ctx **out) {
 void il_ctx_free(il_ctx *ctx) {
     if (ctx == NULL) return;
     ili_pool_free(ctx);
+    ili_scratch_release(ctx);
     ctx->alloc(ctx->alloc_ud, ctx, sizeof *ctx, 0);
 }
 
@@ -135,6 +136,28 @@ void *ili_malloc_aligned(il_ctx *ctx, size_t n) {
 void ili_free_aligned(il_ctx *ctx, void *p, size_t n) {
     if (p == NULL) return;
     ili_free(ctx, ((void **)p)[-1], n + IL_ALIGN + sizeof(void *));
+}
+
+void ili_scratch_release(il_ctx *ctx) {
+    for (int i = 0; i < ILI_SCRATCH_SLOTS; i++) {
+        ili_free_aligned(ctx, ctx->scratch[i], ctx->scratch_n[i]);
+        ctx->scratch[i] = NULL;
+        ctx->scratch_n[i] = 0;
+    }
+}
+
+void *ili_scratch(il_ctx *ctx, int slot, size_t n) {
+    if (n <= ctx->scratch_n[slot]) return ctx->scratch[slot];
+    ili_free_aligned(ctx, ctx->scratch[slot], ctx->scratch_n[slot]);
+    ctx->scratch[slot] = NULL;
+    ctx->scratch_n[slot] = 0;
+    /* Grow by half again, so a slowly growing workload does not reallocate every call. */
+    size_t want = n + n / 2;
+    void *p = ili_malloc_aligned(ctx, want);
+    if (p == NULL) return NULL;
+    ctx->scratch[slot] = p;
+    ctx->scratch_n[slot] = want;
+    return p;
 }
 
 /* ---- errors ---------------------------------------------------------------------------- */

@@ -39,6 +39,8 @@ typedef struct ili_rng {
 
 typedef struct ili_pool ili_pool;
 
+#define ILI_SCRATCH_SLOTS 2
+
 struct il_ctx {
     il_alloc_fn alloc;
     void *alloc_ud;
@@ -48,6 +50,9 @@ struct il_ctx {
     int nthreads;
     ili_pool *pool; /* NULL until a kernel first needs more than one thread */
     int64_t live_tensors;
+    /* Grow-only kernel workspaces (ili_scratch), kept so steady-state work allocates nothing. */
+    void *scratch[ILI_SCRATCH_SLOTS];
+    size_t scratch_n[ILI_SCRATCH_SLOTS];
 };
 
 /* Refcounted memory on one device. */
@@ -85,6 +90,12 @@ IL_INTERNAL il_status ili_seterr(il_ctx *ctx, il_status s, const char *fmt, ...)
 #endif
     ;
 IL_INTERNAL il_status ili_nomem(il_ctx *ctx, size_t nbytes);
+/* A 64-byte aligned workspace of at least n bytes owned by the context, reused (and grown) by
+ * later calls with the same slot; valid until the next call for that slot or il_ctx_free. Kernels
+ * use it for packing buffers so that repeated calls allocate nothing. NULL when out of memory. */
+IL_INTERNAL void *ili_scratch(il_ctx *ctx, int slot, size_t n);
+/* Returns every workspace to the allocator (tests use it to compare memory exactly). */
+IL_INTERNAL void ili_scratch_release(il_ctx *ctx);
 /* The dtype two operands meet in: i64 < f32 < f64, as NumPy and PyTorch promote. */
 IL_INTERNAL il_dtype ili_dtype_promote(il_dtype a, il_dtype b);
 

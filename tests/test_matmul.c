@@ -441,6 +441,7 @@ static void test_alloc_failure(void **state) {
         }
         assert_int_equal(il_ctx_live_tensors(ctx), 2);
         ili_pool_free(ctx);
+        ili_scratch_release(ctx);
         il_ctx_memory(ctx, &after);
         assert_int_equal(after.bytes_in_use, before.bytes_in_use);
     }

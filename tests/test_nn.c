@@ -134,6 +134,39 @@ static void test_no_allocs(void **state) {
     tu_ctx_done(ctx);
 }
 
+/* The same for a network whose matmuls take the packed, threaded path (2-64-1-64, batch
+ * 2048): packing buffers come from the context's workspaces, not from each call. */
+static void test_no_allocs_large(void **state) {
+    (void)state;
+    il_ctx *ctx = tu_ctx();
+    assert_int_equal(il_ctx_set_threads(ctx, 2), IL_OK);
+    il_net *net = NULL;
+    assert_int_equal(mlp(ctx, IL_DTYPE_F32, 2, 64, 1, &net), IL_OK);
+    il_layer_opts h = lin(64);
+    int id = 4, node;
+    assert_int_equal(il_net_layer(net, IL_LAYER_LINEAR, &h, 1, &id, &node), IL_OK);
+    assert_int_equal(il_net_set_output(net, node), IL_OK);
+    il_optim *opt = adam(net, 1e-3);
+    int64_t xs_shape[2] = {2048, 2}, ys_shape[2] = {2048, 64};
+    il_tensor *x = NULL, *y = NULL;
+    assert_int_equal(il_tensor_rand(ctx, 2, xs_shape, IL_DTYPE_F32, IL_DEVICE_CPU, &x), IL_OK);
+    assert_int_equal(il_tensor_rand(ctx, 2, ys_shape, IL_DTYPE_F32, IL_DEVICE_CPU, &y), IL_OK);
+    const il_tensor *xs[1] = {x};
+    il_loss mse = {IL_LOSS_MSE, 0};
+    double loss;
+    assert_int_equal(il_net_step(net, 1, xs, y, &mse, opt, &loss), IL_OK);
+    il_mem_stats m0, m1;
+    il_ctx_memory(ctx, &m0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(il_net_step(net, 1, xs, y, &mse, opt, &loss), IL_OK);
+    il_ctx_memory(ctx, &m1);
+    assert_int_equal(m1.n_allocs, m0.n_allocs);
+    il_tensor_free(x), il_tensor_free(y);
+    il_optim_free(opt);
+    il_net_free(net);
+    tu_ctx_done(ctx);
+}
+
 /* Parameter views share the buffer: zeroing weights and setting biases shows in forward. */
 static void test_parameters(void **state) {
     (void)state;
@@ -308,7 +341,8 @@ static void test_threads(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xor),           cmocka_unit_test(test_recompile),
-        cmocka_unit_test(test_no_allocs),     cmocka_unit_test(test_parameters),
+        cmocka_unit_test(test_no_allocs),     cmocka_unit_test(test_no_allocs_large),
+        cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_summary),       cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_input_conversion), cmocka_unit_test(test_threads),
     };
