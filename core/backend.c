@@ -11,8 +11,13 @@ const struct il_backend_ops *ili_backend_get(il_ctx *ctx, il_device dev) {
     switch (dev) {
     case IL_DEVICE_CPU: return &ili_cpu_backend;
     case IL_DEVICE_CUDA:
+#ifdef IL_HAVE_CUDA
+        /* The first call on a context probes the device; later ones find ctx->cuda set. */
+        if (ctx->cuda != NULL || ili_cuda_ready(ctx) == IL_OK) return &ili_cuda_backend;
+#else
         ili_seterr(ctx, IL_E_DEVICE,
                    "cuda device not available: this build of iron-learn has no CUDA backend");
+#endif
         return NULL;
     default: break;
     }
@@ -72,3 +77,37 @@ il_status ili_backend_run(il_ctx *ctx, il_device dev, const il_opcall *c) {
                           il_op_name(c->op), b->name);
     return b->run(ctx, c);
 }
+
+/* ---- device API (ironlearn.h) -------------------------------------------------------------- */
+
+il_status il_device_memory(il_ctx *ctx, il_device dev, il_device_mem_stats *out) {
+    if (ctx == NULL) return IL_E_ARG;
+    if (out == NULL) return ili_seterr(ctx, IL_E_ARG, "device_memory: out is NULL");
+    if (dev == IL_DEVICE_CPU) {
+        out->allocated = out->reserved = ctx->mem.bytes_in_use;
+        out->peak = ctx->mem.bytes_peak;
+        return IL_OK;
+    }
+    if (ili_backend_get(ctx, dev) == NULL) return IL_E_DEVICE;
+#ifdef IL_HAVE_CUDA
+    return ili_cuda_memory(ctx, out);
+#else
+    return IL_E_DEVICE; /* unreachable: ili_backend_get refused the device */
+#endif
+}
+
+#ifndef IL_HAVE_CUDA
+/* Built without the CUDA backend: every CUDA entry point says so. */
+static il_status no_cuda(il_ctx *ctx) {
+    if (ctx == NULL) return IL_E_ARG;
+    return ili_seterr(ctx, IL_E_DEVICE, "cuda device not available: built without CUDA");
+}
+
+il_status il_cuda_available(il_ctx *ctx) { return no_cuda(ctx); }
+il_status il_cuda_trim(il_ctx *ctx) { return no_cuda(ctx); }
+il_status il_cuda_set_tf32(il_ctx *ctx, int on) { (void)on; return no_cuda(ctx); }
+il_status il_cuda_set_memory_limit(il_ctx *ctx, size_t bytes) {
+    (void)bytes;
+    return no_cuda(ctx);
+}
+#endif

@@ -8,6 +8,8 @@
  */
 #include "cpu_gemm_impl.h"
 
+#include <math.h>
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
@@ -105,6 +107,8 @@ static void gemm_f64(int64_t k, const double *a, int64_t rsa, int64_t csa, const
     ILI_GEMM_STORE_TILE(double, t, NR64, c, rsc, csc, m, n, accum);
 }
 
+ILI_GEMM_DEFINE_VEC()
+
 const ili_gemm_kernel ili_gemm_avx2 = {
     .name = "avx2",
     .mr32 = MR,
@@ -113,6 +117,7 @@ const ili_gemm_kernel ili_gemm_avx2 = {
     .mr64 = MR,
     .nr64 = NR64,
     .f64 = gemm_f64,
+    ILI_GEMM_VEC_FIELDS,
 };
 
 #else /* built without AVX2/FMA: the driver sees NULL kernels and never selects this set */

@@ -7,8 +7,14 @@
  * with MR = 14), broadcasting A and loading two B vectors per step of k. On Zen 4 a zmm FMA
  * issues once per cycle with a 4-cycle latency, so 28 independent chains keep the FMA pipes
  * full while the 14 broadcasts + 2 loads per step stay below the load ports' rate.
+ *
+ * gemm_f32e also fuses the MATMUL epilogue (cpu_gemm_impl.h) into the f32 kernel: bias and
+ * relu/leaky_relu, or any activation gradient with its column sums, are applied to the
+ * accumulators before the single store, so the tile is never read back.
  */
 #include "cpu_gemm_impl.h"
+
+#include <math.h>
 
 #if defined(__AVX512F__) && defined(__FMA__)
 #include <immintrin.h>
@@ -37,20 +43,15 @@ AI __mmask16 colmask(int n, int v, int w) {
     return left <= 0 ? 0 : (__mmask16)((1u << left) - 1u);
 }
 
-static void gemm_f32(int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b,
-                     int64_t ldb, float *c, int64_t rsc, int64_t csc, int m, int n, int accum) {
-    __m512 acc[MR32][NV32];
+ILI_GEMM_DEFINE_VEC()
+
+/* acc = the tile's A · B: the k loop. */
+AI void f32_loop(__m512 acc[MR32][NV32], int64_t k, const float *a, int64_t rsa, int64_t csa,
+                 const float *b, int64_t ldb, int m) {
 #pragma GCC unroll 16
     for (int i = 0; i < MR32; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV32; v++) acc[i][v] = _mm512_setzero_ps();
-    /* Start fetching the C tile now so its misses overlap the k loop instead of stalling the
-     * stores (C is usually far larger than the caches for the shapes this serves). */
-    if (csc == 1)
-        for (int i = 0; i < m; i++) {
-            __builtin_prefetch(c + i * rsc, 1, 3);
-            __builtin_prefetch(c + i * rsc + n - 1, 1, 3);
-        }
     /* Two copies of the loop, so that each addresses A with constant offsets. */
     if (csa != 1) {
         for (int64_t p = 0; p < k; p++, a += csa, b += ldb) {
@@ -80,22 +81,44 @@ static void gemm_f32(int64_t k, const float *a, int64_t rsa, int64_t csa, const 
             }
         }
     }
-    if (csc == 1) {
-        /* Masked stores cover partial tiles without a bounce buffer. */
-        __mmask16 mk[NV32];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV32; v++) mk[v] = colmask(n, v, 16);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR32; i++) {
-            if (i >= m) break;
-            float *ci = c + i * rsc;
-#pragma GCC unroll 4
-            for (int v = 0; v < NV32; v++) {
-                __m512 x = acc[i][v];
-                if (accum) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk[v], ci + 16 * v));
-                _mm512_mask_storeu_ps(ci + 16 * v, mk[v], x);
-            }
+}
+
+/* Start fetching the C tile now so its misses overlap the k loop instead of stalling the
+ * stores (C is usually far larger than the caches for the shapes this serves). */
+AI void prefetch_c(float *c, int64_t rsc, int64_t csc, int m, int n) {
+    if (csc == 1)
+        for (int i = 0; i < m; i++) {
+            __builtin_prefetch(c + i * rsc, 1, 3);
+            __builtin_prefetch(c + i * rsc + n - 1, 1, 3);
         }
+}
+
+/* Stores the m x n corner of acc into unit-stride C, adding C first when accum. Masked stores
+ * cover partial tiles without a bounce buffer. */
+AI void f32_store(__m512 acc[MR32][NV32], float *c, int64_t rsc, int m, int n, int accum) {
+    __mmask16 mk[NV32];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV32; v++) mk[v] = colmask(n, v, 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR32; i++) {
+        if (i >= m) break;
+        float *ci = c + i * rsc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV32; v++) {
+            __m512 x = acc[i][v];
+            if (accum) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk[v], ci + 16 * v));
+            _mm512_mask_storeu_ps(ci + 16 * v, mk[v], x);
+        }
+    }
+}
+
+static void gemm_f32(int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b,
+                     int64_t ldb, float *c, int64_t rsc, int64_t csc, int m, int n, int accum) {
+    __m512 acc[MR32][NV32];
+    prefetch_c(c, rsc, csc, m, n);
+    f32_loop(acc, k, a, rsa, csa, b, ldb, m);
+    if (csc == 1) {
+        f32_store(acc, c, rsc, m, n, accum);
         return;
     }
     _Alignas(64) float t[MR32 * NR32];
@@ -106,6 +129,105 @@ static void gemm_f32(int64_t k, const float *a, int64_t rsa, int64_t csa, const 
     ILI_GEMM_STORE_TILE(float, t, NR32, c, rsc, csc, m, n, accum);
 }
 
+/* ---- the fused epilogue (cpu_gemm_impl.h), on the accumulators ---------------------------- */
+
+/* Forward: acc = act(acc + bias) for identity, relu and leaky_relu, with the operations and
+ * NaN behaviour of the C template (max(0, x) returns x when x is NaN, as x < 0 ? 0 : x does).
+ * 0 when this epilogue needs the stored tile (tanh, sigmoid, a strided bias). */
+AI int epi_fwd(__m512 acc[MR32][NV32], const ili_gemm_epi *e, int64_t j0, int n) {
+    const __m512 zero = _mm512_setzero_ps(), al = _mm512_set1_ps((float)e->alpha);
+    if (e->act > ILI_ACT_LEAKY || (e->bias && e->bcs != 1)) return 0;
+    __m512 bv[NV32];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV32; v++)
+        bv[v] = e->bias ? _mm512_maskz_loadu_ps(colmask(n, v, 16), (const float *)e->bias + j0 +
+                                                                        16 * v)
+                        : zero;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR32; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV32; v++) {
+            __m512 x = e->bias ? _mm512_add_ps(acc[i][v], bv[v]) : acc[i][v];
+            if (e->act == ILI_ACT_RELU) x = _mm512_max_ps(zero, x);
+            else if (e->act == ILI_ACT_LEAKY)
+                x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_GT_OQ),
+                                         _mm512_mul_ps(al, x), x);
+            acc[i][v] = x;
+        }
+    return 1;
+}
+
+/* One vector of the gradient epilogue: d * act'(y), evaluated as the C template does. */
+AI __m512 grad_vec(int act, __m512 d, __m512 y, __m512 al) {
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    __mmask16 pos = _mm512_cmp_ps_mask(y, zero, _CMP_GT_OQ);
+    switch (act) {
+    case ILI_ACT_RELU: return _mm512_maskz_mov_ps(pos, d);
+    case ILI_ACT_LEAKY: return _mm512_mask_blend_ps(pos, _mm512_mul_ps(al, d), d);
+    case ILI_ACT_TANH: return _mm512_mul_ps(d, _mm512_sub_ps(one, _mm512_mul_ps(y, y)));
+    case ILI_ACT_SIGMOID: return _mm512_mul_ps(_mm512_mul_ps(d, y), _mm512_sub_ps(one, y));
+    default: return d;
+    }
+}
+
+/* Gradient: acc *= act'(y) on the m valid rows and, when asked, their column sums (rows added
+ * in order, as the template does). 0 when y is strided. */
+AI int epi_grad(__m512 acc[MR32][NV32], const ili_gemm_epi *e, int64_t i0, int64_t j0, int m,
+                int n, int64_t blk) {
+    if (e->csy != 1) return 0;
+    const float *y = (const float *)e->y + i0 * e->rsy + j0;
+    const __m512 al = _mm512_set1_ps((float)e->alpha);
+    __mmask16 mk[NV32];
+    __m512 s[NV32];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV32; v++) mk[v] = colmask(n, v, 16), s[v] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int i = 0; i < MR32; i++) {
+        if (i >= m) break;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV32; v++) {
+            __m512 yv = _mm512_maskz_loadu_ps(mk[v], y + i * e->rsy + 16 * v);
+            acc[i][v] = grad_vec(e->act, acc[i][v], yv, al);
+            s[v] = _mm512_add_ps(s[v], acc[i][v]);
+        }
+    }
+    if (e->part)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV32; v++)
+            _mm512_mask_storeu_ps((float *)e->part + blk * e->ldp + j0 + 16 * v, mk[v], s[v]);
+    return 1;
+}
+
+/* The tile with its epilogue (ili_gemm_f32e_fn): on the registers before the one store where
+ * it can, else on the stored tile. */
+static void gemm_f32e(int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b,
+                      int64_t ldb, float *c, int64_t rsc, int64_t csc, int m, int n, int accum,
+                      const ili_gemm_epi *e, int64_t i0, int64_t j0, int64_t blk) {
+    if (csc != 1) {
+        gemm_f32(k, a, rsa, csa, b, ldb, c, rsc, csc, m, n, accum);
+        vec_epi32(e, c, rsc, csc, i0, j0, m, n, blk);
+        return;
+    }
+    __m512 acc[MR32][NV32];
+    prefetch_c(c, rsc, csc, m, n);
+    f32_loop(acc, k, a, rsa, csa, b, ldb, m);
+    if (accum) { /* the epilogue sees the finished sum, as on the stored tile */
+        __mmask16 mk[NV32];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV32; v++) mk[v] = colmask(n, v, 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR32; i++)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV32; v++)
+                if (i < m)
+                    acc[i][v] = _mm512_add_ps(acc[i][v],
+                                              _mm512_maskz_loadu_ps(mk[v], c + i * rsc + 16 * v));
+    }
+    int done = e->mode == ILI_EPI_FWD ? epi_fwd(acc, e, j0, n)
+                                      : epi_grad(acc, e, i0, j0, m, n, blk);
+    f32_store(acc, c, rsc, m, n, 0);
+    if (!done) vec_epi32(e, c, rsc, csc, i0, j0, m, n, blk);
+}
 static void gemm_f64(int64_t k, const double *a, int64_t rsa, int64_t csa, const double *b,
                      int64_t ldb, double *c, int64_t rsc, int64_t csc, int m, int n, int accum) {
     __m512d acc[MR64][NV64];
@@ -162,6 +284,8 @@ const ili_gemm_kernel ili_gemm_avx512 = {
     .mr64 = MR64,
     .nr64 = NR64,
     .f64 = gemm_f64,
+    ILI_GEMM_VEC_FIELDS,
+    .f32e = gemm_f32e,
 };
 
 #else /* built without AVX-512: the driver sees NULL kernels and never selects this set */

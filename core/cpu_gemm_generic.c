@@ -6,6 +6,8 @@
  */
 #include "cpu_gemm_impl.h"
 
+#include <math.h>
+
 #define MR32 4
 #define NR32 16
 #define MR64 4
@@ -44,6 +46,8 @@ static void gemm_f64(int64_t k, const double *a, int64_t rsa, int64_t csa, const
     ILI_GEMM_STORE_TILE(double, &acc[0][0], NR64, c, rsc, csc, m, n, accum);
 }
 
+ILI_GEMM_DEFINE_VEC()
+
 const ili_gemm_kernel ili_gemm_generic = {
     .name = "generic",
     .mr32 = MR32,
@@ -52,4 +56,5 @@ const ili_gemm_kernel ili_gemm_generic = {
     .mr64 = MR64,
     .nr64 = NR64,
     .f64 = gemm_f64,
+    ILI_GEMM_VEC_FIELDS,
 };

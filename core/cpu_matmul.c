@@ -14,13 +14,18 @@
  * once; packing A would cost a pass over the largest operand, so row-major A is read directly.
  * Their weight gradients (X^T · dY: K long, M and N small) read both operands in place, since
  * each panel is used only a few times, and split row panels by columns to feed every thread.
- * Tiny products (a 2-4-1 XOR net) take a plain loop that allocates nothing.
+ * A weight gradient whose K is long and whose C is small (64x40000 · 40000x64) is instead cut
+ * into fixed chunks of K, each computed into its own partial C by one thread, and the partials
+ * are summed in chunk order (ili_gemm_fold), so the result is the same for any thread count.
+ * An epilogue (bias and activation, or an activation gradient; cpu_gemm_impl.h) runs on each
+ * tile of C as soon as its last K block is done, while the tile is in L1.
+ *
+ * The MATMUL op's entry point, batching and the skinny paths live in cpu_matmul_op.c and
+ * cpu_matmul_skinny.c.
  */
 #include "cpu_gemm_impl.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Products with at most this many multiply-adds skip packing and threads. */
@@ -35,43 +40,6 @@
 #define B_REUSE_IN_PLACE 32
 /* Minimum flops per thread chunk: waking a worker costs microseconds. */
 #define MIN_CHUNK_FLOPS (1 << 20)
-
-/* ---- kernel selection ------------------------------------------------------------------- */
-
-static int cpu_can_run(const ili_gemm_kernel *k) {
-    if (!k->f32 || !k->f64) return 0;
-    if (k == &ili_gemm_generic) return 1;
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-    if (k == &ili_gemm_avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (k == &ili_gemm_avx512)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
-#endif
-    return 0;
-}
-
-const ili_gemm_kernel *ili_gemm_by_name(const char *name) {
-    const ili_gemm_kernel *all[] = {&ili_gemm_avx512, &ili_gemm_avx2, &ili_gemm_generic};
-    for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(all[i]->name, name) == 0) return cpu_can_run(all[i]) ? all[i] : NULL;
-    return NULL;
-}
-
-/* Written once under pthread_once and read-only afterwards. */
-static const ili_gemm_kernel *auto_kernel;
-static pthread_once_t auto_once = PTHREAD_ONCE_INIT;
-
-static void pick_auto(void) {
-    const ili_gemm_kernel *k = ili_gemm_by_name(getenv("IL_GEMM"));
-    if (!k) k = ili_gemm_by_name("avx512");
-    if (!k) k = ili_gemm_by_name("avx2");
-    auto_kernel = k ? k : &ili_gemm_generic;
-}
-
-const ili_gemm_kernel *ili_gemm_auto(void) {
-    pthread_once(&auto_once, pick_auto);
-    return auto_kernel;
-}
 
 /* ---- packing ---------------------------------------------------------------------------- */
 
@@ -142,12 +110,13 @@ DEFINE_PACK_A(pack_a64, double)
 /* How the kernel reads an operand: in place (A by rows or by columns, B by rows) or packed. */
 enum { A_ROWS, A_COLS, A_PACK };
 
-/* One GEMM block for the thread pool: rows of A/C in units of mr. */
-typedef struct gemm {
+/* One (KC x NC) block of the product as the kernels read it: rows of A/C in units of mr.
+ * Plain data, so that each chunk of a long-K product can work on its own copy. */
+typedef struct blk {
     const ili_gemm_kernel *kern;
     int f64, mr, nr, amode, bdirect;
     size_t es;
-    int64_t m, kc, nc;
+    int64_t m, kc, nc, units;
     const char *a; /* A at (0, pc) */
     int64_t rsa, csa;
     char *c; /* C at (0, jc) */
@@ -158,16 +127,27 @@ typedef struct gemm {
     int accum;
     char *ap; /* per-thread A panels, ap_stride bytes apart */
     size_t ap_stride;
+    /* The epilogue, run on each tile when `last` (the block ends K); jc: the block's first
+     * column of C. epif NULL: none. */
+    const ili_gemm_epi *epi;
+    ili_gemm_epi_fn epif;
+    int last;
+    int64_t jc;
+} blk;
+
+/* A block shared by the thread pool. */
+typedef struct gemm {
+    blk k;
     /* Row panels are handed out dynamically, `step` at a time, so a thread that the OS
      * descheduled (a busy 2-core CI box) does not hold up the others. */
     atomic_int_fast64_t next;
-    int64_t units, step;
+    int64_t step;
     /* Work items are row panels, each split into nsplit ranges of NR panels when there are too
      * few row panels to balance the threads (a weight gradient's M of a few hundred). */
     int64_t nsplit, items;
 } gemm;
 
-static void run_kernel(const gemm *g, const char *a, int64_t rsa, int64_t csa, const char *b,
+static void run_kernel(const blk *g, const char *a, int64_t rsa, int64_t csa, const char *b,
                        int64_t ldb, char *c, int m, int n) {
     if (g->f64)
         g->kern->f64(g->kc, (const double *)a, rsa, csa, (const double *)b, ldb, (double *)c,
@@ -177,8 +157,21 @@ static void run_kernel(const gemm *g, const char *a, int64_t rsa, int64_t csa, c
                      g->rsc, g->csc, m, n, g->accum);
 }
 
+/* run_kernel and then the epilogue, fused into the kernel when the kernel set has that. */
+static void run_kernel_epi(const blk *g, const char *a, int64_t rsa, int64_t csa, const char *b,
+                           int64_t ldb, char *c, int m, int n, int64_t i0, int64_t j0,
+                           int64_t u) {
+    if (!g->f64 && g->kern->f32e) {
+        g->kern->f32e(g->kc, (const float *)a, rsa, csa, (const float *)b, ldb, (float *)c,
+                      g->rsc, g->csc, m, n, g->accum, g->epi, i0, j0, u);
+        return;
+    }
+    run_kernel(g, a, rsa, csa, b, ldb, c, m, n);
+    g->epif(g->epi, c, g->rsc, g->csc, i0, j0, m, n, u);
+}
+
 /* The A panel of rows i0.. as the kernel will read it: in place, or packed into ap. */
-static const char *a_panel(const gemm *g, int64_t i0, int m, char *ap, int64_t *rsa,
+static const char *a_panel(const blk *g, int64_t i0, int m, char *ap, int64_t *rsa,
                            int64_t *csa) {
     const char *a = g->a + (size_t)(i0 * g->rsa) * g->es;
     *rsa = g->rsa, *csa = g->csa;
@@ -192,8 +185,20 @@ static const char *a_panel(const gemm *g, int64_t i0, int m, char *ap, int64_t *
     return ap;
 }
 
+/* Starts fetching what the epilogue of the tile at C(i0, j0) will read (a gradient's
+ * activation output, far out of cache), so the misses overlap the kernel's k loop. */
+static void prefetch_epi(const blk *g, int64_t i0, int64_t j0, int m, int n) {
+    const ili_gemm_epi *e = g->epi;
+    if (e->mode != ILI_EPI_GRAD || e->csy != 1) return;
+    const char *y = (const char *)e->y + (size_t)(i0 * e->rsy + j0) * g->es;
+    for (int i = 0; i < m; i++) {
+        __builtin_prefetch(y + (size_t)(i * e->rsy) * g->es);
+        __builtin_prefetch(y + (size_t)(i * e->rsy + n - 1) * g->es);
+    }
+}
+
 /* Runs row panels [u0, u1) against NR panels [q0, q1) of the current block on thread tid. */
-static void gemm_panels(gemm *g, int64_t u0, int64_t u1, int64_t q0, int64_t q1, int tid) {
+static void gemm_panels(const blk *g, int64_t u0, int64_t u1, int64_t q0, int64_t q1, int tid) {
     char *ap = g->ap + (size_t)tid * g->ap_stride;
     for (int64_t u = u0; u < u1; u++) {
         int64_t i0 = u * g->mr, rsa, csa;
@@ -203,11 +208,16 @@ static void gemm_panels(gemm *g, int64_t u0, int64_t u1, int64_t q0, int64_t q1,
         for (int64_t j0 = q0 * g->nr; j0 < g->nc && j0 < q1 * g->nr; j0 += g->nr) {
             int n = g->nc - j0 < g->nr ? (int)(g->nc - j0) : g->nr;
             char *cj = c + (size_t)(j0 * g->csc) * g->es;
-            if (j0 < g->nfull)
-                run_kernel(g, a, rsa, csa, g->b + (size_t)j0 * g->es, g->rsb, cj, m, n);
-            else
-                run_kernel(g, a, rsa, csa, g->bp + (size_t)((j0 - g->nfull) * g->kc) * g->es,
-                           g->nr, cj, m, n);
+            const char *b = j0 < g->nfull ? g->b + (size_t)j0 * g->es
+                                          : g->bp + (size_t)((j0 - g->nfull) * g->kc) * g->es;
+            int64_t ldb = j0 < g->nfull ? g->rsb : g->nr;
+            if (g->last && g->epif) {
+                /* Row panel u is the column sums' row block, whatever thread runs it. */
+                prefetch_epi(g, i0, g->jc + j0, m, n);
+                run_kernel_epi(g, a, rsa, csa, b, ldb, cj, m, n, i0, g->jc + j0, u);
+            } else {
+                run_kernel(g, a, rsa, csa, b, ldb, cj, m, n);
+            }
         }
     }
 }
@@ -216,18 +226,18 @@ static void gemm_panels(gemm *g, int64_t u0, int64_t u1, int64_t q0, int64_t q1,
 static void gemm_task(void *arg, int64_t s0, int64_t s1, int tid) {
     gemm *g = arg;
     (void)s0, (void)s1;
-    int64_t npan = (g->nc + g->nr - 1) / g->nr;
+    int64_t npan = (g->k.nc + g->k.nr - 1) / g->k.nr;
     for (;;) {
         int64_t i0 = atomic_fetch_add_explicit(&g->next, g->step, memory_order_relaxed);
         if (i0 >= g->items) return;
         int64_t i1 = i0 + g->step < g->items ? i0 + g->step : g->items;
         if (g->nsplit == 1) {
-            gemm_panels(g, i0, i1, 0, npan, tid);
+            gemm_panels(&g->k, i0, i1, 0, npan, tid);
             continue;
         }
         for (int64_t it = i0; it < i1; it++) {
             int64_t u = it / g->nsplit, q = it % g->nsplit;
-            gemm_panels(g, u, u + 1, q * npan / g->nsplit, (q + 1) * npan / g->nsplit, tid);
+            gemm_panels(&g->k, u, u + 1, q * npan / g->nsplit, (q + 1) * npan / g->nsplit, tid);
         }
     }
 }
@@ -245,6 +255,11 @@ typedef struct plan {
     char *bp;
     size_t bp_bytes, ap_bytes;
     const void *packed_for; /* B matrix whose single block bp holds, or NULL */
+    /* Long K: kchunks chunks of kchunk steps, each into its own partial C (m x n, contiguous)
+     * in part, with per-thread B buffers bp_bytes apart. kchunks 1: not split. */
+    int64_t kchunks, kchunk;
+    char *part;
+    const ili_gemm_epi *epi;
 } plan;
 
 /* Lines a multiple of 4 KiB apart share cache sets (8 ways in L1, 16 in L2), so an operand
@@ -260,7 +275,7 @@ static int aliases(int64_t stride, size_t es) {
  * columns of A and rows of B only when reuse is low (X^T · dY of a weight gradient, where
  * packing would be most of the memory traffic); none at a cache-aliasing stride.
  */
-static void choose_modes(gemm *g, const plan *pl) {
+static void choose_modes(blk *g, const plan *pl) {
     int64_t a_reuse = (pl->ncb + g->nr - 1) / g->nr;
     if ((g->csa == 1 || pl->k == 1) && g->rsa > 0 && (a_reuse <= 2 || !aliases(g->rsa, g->es)))
         g->amode = A_ROWS, g->csa = 1;
@@ -272,40 +287,60 @@ static void choose_modes(gemm *g, const plan *pl) {
                  !aliases(g->rsb, g->es);
 }
 
-/* Sets up blocking, strides and modes (the same for every batch) and allocates the packing
- * buffers: B's block, and A panels for each thread unless A is read in place. IL_E_NOMEM. */
-static il_status plan_init(il_ctx *ctx, plan *pl, const ili_gemm_kernel *kern, int f64,
-                           int64_t m, int64_t n, int64_t k, const int64_t st[3][2]) {
-    gemm *g = &pl->g;
-    memset(pl, 0, sizeof *pl);
-    g->kern = kern, g->f64 = f64, g->m = m, pl->n = n, pl->k = k;
-    g->rsa = st[0][0], g->csa = st[0][1];
-    g->rsb = st[1][0], pl->csb = st[1][1];
-    g->rsc = st[2][0], g->csc = st[2][1];
-    g->es = f64 ? sizeof(double) : sizeof(float);
-    g->mr = f64 ? kern->mr64 : kern->mr32;
-    g->nr = f64 ? kern->nr64 : kern->nr32;
-    g->units = (m + g->mr - 1) / g->mr;
-    pl->kcb = block_size(k, KC_MAX);
-    int64_t nc_max = (int64_t)(NC_MAX_BYTES / (g->es * (size_t)pl->kcb)) / g->nr * g->nr;
-    pl->ncb = block_size(n, nc_max < g->nr ? g->nr : nc_max);
-    choose_modes(g, pl);
+/* Allocates the workspaces from the context (a training step's matmuls reuse them and allocate
+ * nothing): B's block (one per thread when K is split), A panels for each thread unless A is
+ * read in place, and the partial products of a split K. IL_E_NOMEM. */
+static il_status plan_buffers(il_ctx *ctx, plan *pl) {
+    blk *g = &pl->g.k;
+    size_t nthr = (size_t)ctx->nthreads;
     int64_t ncpad = g->bdirect ? g->nr : (pl->ncb + g->nr - 1) / g->nr * g->nr;
-    pl->bp_bytes = (size_t)(pl->kcb * ncpad) * g->es;
+    pl->bp_bytes = ((size_t)(pl->kcb * ncpad) * g->es + IL_ALIGN - 1) / IL_ALIGN * IL_ALIGN;
     g->ap_stride = ((size_t)(pl->kcb * g->mr) * g->es + IL_ALIGN - 1) / IL_ALIGN * IL_ALIGN;
-    size_t nap = g->amode == A_ROWS ? 0 : (size_t)(g->units < ctx->nthreads ? g->units
-                                                                            : ctx->nthreads);
+    size_t nap = g->amode == A_ROWS ? 0 : (size_t)g->units < nthr ? (size_t)g->units : nthr;
+    if (pl->kchunks > 1 && g->amode != A_ROWS) nap = nthr; /* chunks run whole on each thread */
     pl->ap_bytes = g->ap_stride * nap;
-    /* The context's workspaces: a training step's matmuls reuse them and allocate nothing. */
-    pl->bp = ili_scratch(ctx, 0, pl->bp_bytes);
-    if (!pl->bp) return ili_nomem(ctx, pl->bp_bytes);
+    size_t nbp = pl->kchunks > 1 ? nthr : 1;
+    if (!(pl->bp = ili_scratch(ctx, 0, pl->bp_bytes * nbp)))
+        return ili_nomem(ctx, pl->bp_bytes * nbp);
     if (nap && !(g->ap = ili_scratch(ctx, 1, pl->ap_bytes))) return ili_nomem(ctx, pl->ap_bytes);
     g->bp = pl->bp;
+    if (pl->kchunks == 1) return IL_OK;
+    size_t pbytes = (size_t)(pl->kchunks * g->m * pl->n) * g->es;
+    if (!(pl->part = ili_scratch(ctx, 2, pbytes))) return ili_nomem(ctx, pbytes);
     return IL_OK;
 }
 
+/* Sets up blocking, strides and modes (the same for every batch) and the workspaces.
+ * kchunks > 1 splits K (ili_gemm_kchunks). IL_E_NOMEM. */
+static il_status plan_init(il_ctx *ctx, plan *pl, const ili_gemm_kernel *kern,
+                           const ili_gemm_mat *x, int64_t kchunks, const ili_gemm_epi *epi) {
+    blk *g = &pl->g.k;
+    memset(pl, 0, sizeof *pl);
+    g->kern = kern, g->f64 = x->f64, g->m = x->m, pl->n = x->n, pl->k = x->k;
+    g->rsa = x->rsa, g->csa = x->csa;
+    g->rsb = x->rsb, pl->csb = x->csb;
+    g->rsc = x->rsc, g->csc = x->csc;
+    g->es = x->f64 ? sizeof(double) : sizeof(float);
+    g->mr = x->f64 ? kern->mr64 : kern->mr32;
+    g->nr = x->f64 ? kern->nr64 : kern->nr32;
+    g->units = (x->m + g->mr - 1) / g->mr;
+    pl->kchunk = (x->k + kchunks - 1) / kchunks;
+    pl->kchunks = (x->k + pl->kchunk - 1) / pl->kchunk; /* no empty chunk at the end */
+    pl->kcb = block_size(pl->kchunk, KC_MAX);
+    int64_t nc_max = (int64_t)(NC_MAX_BYTES / (g->es * (size_t)pl->kcb)) / g->nr * g->nr;
+    pl->ncb = block_size(x->n, nc_max < g->nr ? g->nr : nc_max);
+    choose_modes(g, pl);
+    pl->epi = epi;
+    if (epi && epi->mode != ILI_EPI_NONE) {
+        g->epi = epi;
+        g->epif = x->f64 ? kern->epi64 : kern->epi32;
+    }
+    return plan_buffers(ctx, pl);
+}
+
 /* Runs one (KC x NC) block over all row panels on up to ctx->nthreads threads. */
-static il_status run_block(il_ctx *ctx, gemm *g) {
+static il_status run_block(il_ctx *ctx, gemm *gm) {
+    blk *g = &gm->k;
     double flops = 2.0 * (double)g->mr * (double)g->kc * (double)g->nc;
     int64_t grain = (int64_t)(MIN_CHUNK_FLOPS / flops) + 1;
     int64_t slots = (g->units + grain - 1) / grain;
@@ -316,168 +351,120 @@ static il_status run_block(il_ctx *ctx, gemm *g) {
         return IL_OK;
     }
     /* Splitting a row panel re-reads its A panel per part, which is free only in place. */
-    g->nsplit = 1;
+    gm->nsplit = 1;
     if (g->units < 16 * slots && g->amode != A_PACK) {
-        g->nsplit = (16 * slots + g->units - 1) / g->units;
-        if (g->nsplit > npan) g->nsplit = npan;
+        gm->nsplit = (16 * slots + g->units - 1) / g->units;
+        if (gm->nsplit > npan) gm->nsplit = npan;
     }
-    g->items = g->units * g->nsplit;
+    gm->items = g->units * gm->nsplit;
     /* About 16 grabs per thread: fine enough to rebalance, coarse enough to stay sequential. */
-    g->step = g->items / (slots * 16);
-    if (g->step < 1) g->step = 1;
-    atomic_store_explicit(&g->next, 0, memory_order_relaxed);
-    return ili_parallel_for(ctx, slots, 1, gemm_task, g);
+    gm->step = gm->items / (slots * 16);
+    if (gm->step < 1) gm->step = 1;
+    atomic_store_explicit(&gm->next, 0, memory_order_relaxed);
+    return ili_parallel_for(ctx, slots, 1, gemm_task, gm);
 }
 
-/* Packs the B block at bs (kc x nc), or only its edge panel when B is read in place. */
-static void pack_block(plan *pl, const char *bs) {
-    gemm *g = &pl->g;
+/* Packs the B block at bs (kc x nc) into bp, or only its edge panel when B is read in place. */
+static void pack_block(blk *g, int64_t csb, const char *bs, char *bp) {
     g->nfull = g->bdirect ? g->nc / g->nr * g->nr : 0;
+    g->bp = bp;
     if (g->nfull == g->nc) return;
-    const char *src = bs + (size_t)(g->nfull * pl->csb) * g->es;
+    const char *src = bs + (size_t)(g->nfull * csb) * g->es;
     if (g->f64)
-        pack_b64((const double *)src, g->rsb, pl->csb, g->kc, g->nc - g->nfull, g->nr,
-                 (double *)pl->bp);
+        pack_b64((const double *)src, g->rsb, csb, g->kc, g->nc - g->nfull, g->nr, (double *)bp);
     else
-        pack_b32((const float *)src, g->rsb, pl->csb, g->kc, g->nc - g->nfull, g->nr,
-                 (float *)pl->bp);
+        pack_b32((const float *)src, g->rsb, csb, g->kc, g->nc - g->nfull, g->nr, (float *)bp);
 }
 
 /* One matrix product through the blocked path. Fails only if the pool cannot start. */
-static il_status gemm_blocked(il_ctx *ctx, plan *pl, const char *a, const char *b, char *c) {
-    gemm *g = &pl->g;
+static il_status gemm_whole(il_ctx *ctx, plan *pl, const char *a, const char *b, char *c) {
+    blk *g = &pl->g.k;
     size_t es = g->es;
     int single = pl->kcb == pl->k && pl->ncb == pl->n;
     for (int64_t jc = 0; jc < pl->n; jc += pl->ncb) {
         g->nc = pl->n - jc < pl->ncb ? pl->n - jc : pl->ncb;
+        g->jc = jc;
         for (int64_t pc = 0; pc < pl->k; pc += pl->kcb) {
             g->kc = pl->k - pc < pl->kcb ? pl->k - pc : pl->kcb;
             g->b = b + (size_t)(pc * g->rsb + jc * pl->csb) * es;
-            if (!single || pl->packed_for != b) pack_block(pl, g->b);
+            if (!single || pl->packed_for != b) pack_block(g, pl->csb, g->b, pl->bp);
             pl->packed_for = single ? b : NULL;
             g->a = a + (size_t)(pc * g->csa) * es;
             g->c = c + (size_t)(jc * g->csc) * es;
             g->accum = pc > 0;
-            IL_TRY(run_block(ctx, g));
+            g->last = pc + g->kc == pl->k;
+            IL_TRY(run_block(ctx, &pl->g));
         }
     }
     return IL_OK;
 }
 
-/* ---- small products, zero fill, batching ------------------------------------------------ */
+/* ---- long K -------------------------------------------------------------------------------- */
 
-/* Plain strided triple loop for products too small to repay packing (allocates nothing). */
-#define DEFINE_SMALL(NAME, T)                                                                     \
-    static void NAME(const T *a, int64_t rsa, int64_t csa, const T *b, int64_t rsb, int64_t csb,  \
-                     T *c, int64_t rsc, int64_t csc, int64_t m, int64_t n, int64_t k) {           \
-        for (int64_t i = 0; i < m; i++)                                                           \
-            for (int64_t j = 0; j < n; j++) {                                                     \
-                T s = 0;                                                                          \
-                for (int64_t p = 0; p < k; p++) s += a[i * rsa + p * csa] * b[p * rsb + j * csb]; \
-                c[i * rsc + j * csc] = s;                                                         \
-            }                                                                                     \
+typedef struct kjob {
+    const plan *pl;
+    const char *a, *b;
+    atomic_int_fast64_t next;
+} kjob;
+
+/* Chunk q of K into its partial product, sequentially on thread tid (own B and A buffers). The
+ * epilogue waits for the fold. */
+static void kchunk_run(const kjob *j, int64_t q, int tid) {
+    const plan *pl = j->pl;
+    blk g = pl->g.k;
+    size_t es = g.es;
+    int64_t p0 = q * pl->kchunk, p1 = p0 + pl->kchunk < pl->k ? p0 + pl->kchunk : pl->k;
+    char *part = pl->part + (size_t)(q * g.m * pl->n) * es;
+    char *bp = pl->bp + (size_t)tid * pl->bp_bytes;
+    g.rsc = pl->n, g.csc = 1, g.last = 0;
+    for (int64_t jc = 0; jc < pl->n; jc += pl->ncb) {
+        g.nc = pl->n - jc < pl->ncb ? pl->n - jc : pl->ncb;
+        g.jc = jc;
+        int64_t npan = (g.nc + g.nr - 1) / g.nr;
+        for (int64_t pc = p0; pc < p1; pc += pl->kcb) {
+            g.kc = p1 - pc < pl->kcb ? p1 - pc : pl->kcb;
+            g.b = j->b + (size_t)(pc * g.rsb + jc * pl->csb) * es;
+            pack_block(&g, pl->csb, g.b, bp);
+            g.a = j->a + (size_t)(pc * g.csa) * es;
+            g.c = part + (size_t)jc * es;
+            g.accum = pc > p0;
+            gemm_panels(&g, 0, g.units, 0, npan, tid);
+        }
     }
-DEFINE_SMALL(small32, float)
-DEFINE_SMALL(small64, double)
-
-/* The operands of one call, with the batch axes walked by an odometer. */
-typedef struct mm {
-    int nb; /* batch axes */
-    int64_t m, n, k;
-    int64_t idx[IL_MAX_DIMS];
-    const il_tdesc *A, *B, *C;
-} mm;
-
-/* Byte offset of the current batch index in d. */
-static size_t batch_offset(const mm *x, const il_tdesc *d) {
-    int64_t off = 0;
-    for (int i = 0; i < x->nb; i++) off += x->idx[i] * d->stride[i];
-    return (size_t)off * il_dtype_size(d->dtype);
 }
 
-/* Advances the batch odometer; 0 after the last batch. */
-static int batch_next(mm *x) {
-    for (int i = x->nb - 1; i >= 0; i--) {
-        if (++x->idx[i] < x->C->shape[i]) return 1;
-        x->idx[i] = 0;
+/* ili_parallel_for body: takes chunks until none are left. */
+static void kchunk_task(void *arg, int64_t s0, int64_t s1, int tid) {
+    kjob *j = arg;
+    (void)s0, (void)s1;
+    for (;;) {
+        int64_t q = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (q >= j->pl->kchunks) return;
+        kchunk_run(j, q, tid);
     }
-    return 0;
 }
 
-static void small_one(const mm *x, const char *a, const char *b, char *c) {
-    const il_tdesc *A = x->A, *B = x->B, *C = x->C;
-    int r = x->nb, s = x->nb + 1;
-    if (C->dtype == IL_DTYPE_F64)
-        small64((const double *)a, A->stride[r], A->stride[s], (const double *)b, B->stride[r],
-                B->stride[s], (double *)c, C->stride[r], C->stride[s], x->m, x->n, x->k);
+/* One product with K split: chunks in parallel, then the partials summed in chunk order. */
+static il_status gemm_split(il_ctx *ctx, plan *pl, const ili_gemm_mat *x) {
+    kjob j = {pl, x->a, x->b, 0};
+    atomic_init(&j.next, 0);
+    int64_t slots = pl->kchunks < ctx->nthreads ? pl->kchunks : ctx->nthreads;
+    if (slots <= 1)
+        for (int64_t q = 0; q < pl->kchunks; q++) kchunk_run(&j, q, 0);
     else
-        small32((const float *)a, A->stride[r], A->stride[s], (const float *)b, B->stride[r],
-                B->stride[s], (float *)c, C->stride[r], C->stride[s], x->m, x->n, x->k);
+        IL_TRY(ili_parallel_for(ctx, slots, 1, kchunk_task, &j));
+    ili_gemm_fold(pl->g.k.kern, x, pl->part, pl->kchunks, 0, pl->epi);
+    return IL_OK;
 }
 
-/* C = 0 for K == 0, through its strides. */
-static void zero_one(const mm *x, char *c) {
-    const il_tdesc *C = x->C;
-    size_t es = il_dtype_size(C->dtype);
-    for (int64_t i = 0; i < x->m; i++)
-        for (int64_t j = 0; j < x->n; j++)
-            memset(c + (size_t)(i * C->stride[x->nb] + j * C->stride[x->nb + 1]) * es, 0, es);
-}
-
-/* Runs every batch through the blocked driver. */
-static il_status blocked_all(il_ctx *ctx, mm *x, const ili_gemm_kernel *kern) {
-    const il_tdesc *A = x->A, *B = x->B, *C = x->C;
-    int r = x->nb, s = x->nb + 1;
-    const int64_t st2[3][2] = {{A->stride[r], A->stride[s]},
-                               {B->stride[r], B->stride[s]},
-                               {C->stride[r], C->stride[s]}};
+il_status ili_gemm_blocked(il_ctx *ctx, const ili_gemm_kernel *kern, ili_gemm_mat *x,
+                           int64_t kchunks, const ili_gemm_epi *epi, ili_gemm_next_fn next,
+                           void *arg) {
     plan pl;
-    IL_TRY(plan_init(ctx, &pl, kern, C->dtype == IL_DTYPE_F64, x->m, x->n, x->k, st2));
-    il_status st = IL_OK;
+    IL_TRY(plan_init(ctx, &pl, kern, x, kchunks, epi));
     do {
-        st = gemm_blocked(ctx, &pl, (const char *)A->data + batch_offset(x, A),
-                          (const char *)B->data + batch_offset(x, B),
-                          (char *)C->data + batch_offset(x, C));
-    } while (st == IL_OK && batch_next(x));
-    return st;
-}
-
-il_status ili_cpu_matmul_with(il_ctx *ctx, const il_opcall *c, const ili_gemm_kernel *kern) {
-    const il_tdesc *C = &c->out;
-    if (C->dtype != IL_DTYPE_F32 && C->dtype != IL_DTYPE_F64)
-        return ili_seterr(ctx, IL_E_DTYPE, "matmul does not support dtype %s",
-                          il_dtype_name(C->dtype));
-    /* An explicit kernel set always takes the blocked path, so tests reach its edge tiles. */
-    int allow_small = kern == NULL;
-    if (!kern) kern = ili_gemm_auto();
-    if (!kern->f32 || !kern->f64 || C->ndim < 2)
-        return ili_seterr(ctx, IL_E_INTERNAL, "matmul: bad kernel set or operand rank");
-    mm x = {.nb = C->ndim - 2, .A = &c->in[0], .B = &c->in[1], .C = C};
-    x.m = C->shape[C->ndim - 2];
-    x.n = C->shape[C->ndim - 1];
-    x.k = x.A->shape[x.A->ndim - 1];
-    for (int i = 0; i < x.nb; i++)
-        if (C->shape[i] == 0) return IL_OK;
-    if (x.m == 0 || x.n == 0) return IL_OK;
-    if (x.k == 0 || (allow_small && (double)x.m * (double)x.n * (double)x.k <= SMALL_MACS)) {
-        do {
-            char *cp = (char *)C->data + batch_offset(&x, C);
-            if (x.k == 0)
-                zero_one(&x, cp);
-            else
-                small_one(&x, (const char *)x.A->data + batch_offset(&x, x.A),
-                          (const char *)x.B->data + batch_offset(&x, x.B), cp);
-        } while (batch_next(&x));
-        return IL_OK;
-    }
-    return blocked_all(ctx, &x, kern);
-}
-
-/*
- * The MATMUL op (see il_opcall in ironlearn/backend.h): out = in[0] · in[1] over the batch
- * axes, any strides, f32 or f64. IL_E_DTYPE for other dtypes; IL_E_NOMEM if the packing
- * buffers cannot be allocated; IL_E_INTERNAL if worker threads cannot start.
- */
-il_status ili_cpu_matmul(il_ctx *ctx, const il_opcall *c) {
-    return ili_cpu_matmul_with(ctx, c, NULL);
+        if (pl.kchunks > 1) IL_TRY(gemm_split(ctx, &pl, x));
+        else IL_TRY(gemm_whole(ctx, &pl, x->a, x->b, x->c));
+    } while (next && next(arg, x));
+    return IL_OK;
 }

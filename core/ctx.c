@@ -51,6 +51,9 @@ void il_ctx_free(il_ctx *ctx) {
     if (ctx == NULL) return;
     ili_pool_free(ctx);
     ili_scratch_release(ctx);
+#ifdef IL_HAVE_CUDA
+    ili_cuda_ctx_free(ctx); /* after the tensors (freed by the caller), before the context */
+#endif
     ctx->alloc(ctx->alloc_ud, ctx, sizeof *ctx, 0);
 }
 

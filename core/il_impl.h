@@ -10,6 +10,11 @@
 #include "ironlearn.h"
 #include "ironlearn/backend.h"
 
+/* The CUDA sources (C++) include this header too: keep the internal names C-linked. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #if defined(__GNUC__)
 #define IL_INTERNAL __attribute__((visibility("hidden")))
 #else
@@ -39,7 +44,8 @@ typedef struct ili_rng {
 
 typedef struct ili_pool ili_pool;
 
-#define ILI_SCRATCH_SLOTS 2
+/* Workspaces: matmul packing of B (0) and A (1), partial products (2), column sums (3). */
+#define ILI_SCRATCH_SLOTS 4
 
 struct il_ctx {
     il_alloc_fn alloc;
@@ -53,6 +59,9 @@ struct il_ctx {
     /* Grow-only kernel workspaces (ili_scratch), kept so steady-state work allocates nothing. */
     void *scratch[ILI_SCRATCH_SLOTS];
     size_t scratch_n[ILI_SCRATCH_SLOTS];
+    /* The CUDA backend's per-context state (stream, pool, cuBLAS handle, statistics), created
+     * on first use by ili_cuda_ready and freed by ili_cuda_ctx_free; NULL until then. */
+    void *cuda;
 };
 
 /* Refcounted memory on one device. */
@@ -183,4 +192,32 @@ IL_INTERNAL il_status ili_parallel_for(il_ctx *ctx, int64_t n, int64_t grain, il
                                        void *arg);
 IL_INTERNAL void ili_pool_free(il_ctx *ctx);
 
+/* ---- the CUDA backend (cuda/), linked in when built with IL_HAVE_CUDA --------------------- */
+
+IL_INTERNAL extern const struct il_backend_ops ili_cuda_backend;
+/* Creates the context's CUDA state on first use. IL_E_DEVICE with the reason ("cuda device not
+ * available: ...") when there is no driver, no device, or the driver is too old. */
+IL_INTERNAL il_status ili_cuda_ready(il_ctx *ctx);
+/* Releases the context's CUDA state (il_ctx_free calls it); nothing when there is none. */
+IL_INTERNAL void ili_cuda_ctx_free(il_ctx *ctx);
+/* Fills the contiguous CUDA tensor t with uniform [0, 1) (normal = 0) or N(0, 1) values drawn
+ * on the device by Philox4x32-10 keyed by `key`, counter = element index. f32/f64. */
+IL_INTERNAL il_status ili_cuda_random(il_ctx *ctx, il_tensor *t, int normal, uint64_t key);
+/* Device memory statistics of the context (zeros before first use). */
+IL_INTERNAL il_status ili_cuda_memory(il_ctx *ctx, il_device_mem_stats *out);
+
+/* Events the CUDA backend counts per context, so tests and benchmarks can assert that a
+ * steady-state step allocates nothing and copies nothing between host and device. */
+typedef struct ili_cuda_counts {
+    uint64_t mallocs;  /* cudaMallocAsync calls (tensors, scratch, workspaces) */
+    uint64_t frees;    /* cudaFreeAsync calls */
+    uint64_t h2d, d2h; /* host-to-device and device-to-host copies */
+    uint64_t syncs;    /* stream synchronisations */
+    uint64_t launches; /* kernel launches and cuBLAS calls */
+} ili_cuda_counts;
+IL_INTERNAL void ili_cuda_counts_get(il_ctx *ctx, ili_cuda_counts *out);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

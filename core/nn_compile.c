@@ -71,6 +71,53 @@ il_status ili_net_compile(il_net *net, int64_t batch) {
     return IL_OK;
 }
 
+/* ---- fusion ------------------------------------------------------------------------------- */
+
+/* Activations whose gradient can be computed from their output alone, so that the linear
+ * before them need not keep its own output (leaky_relu only with a slope >= 0, where
+ * y > 0 exactly when x > 0). */
+static int fusable_act(const ili_node *n) {
+    switch (n->kind) {
+    case IL_LAYER_RELU:
+    case IL_LAYER_TANH:
+    case IL_LAYER_SIGMOID: return 1;
+    case IL_LAYER_LEAKY_RELU: return n->alpha >= 0;
+    default: return 0;
+    }
+}
+
+/*
+ * A linear whose one consumer is such an activation computes the activation in its product's
+ * epilogue (the pair's output is the activation's); if that activation in turn feeds exactly
+ * one linear, the latter's input-gradient product also applies the activation's derivative
+ * and sums the first linear's bias gradient. Nodes past the output never run, and the
+ * output's own value must exist, so neither takes part.
+ */
+void ili_net_plan_fusion(il_net *net) {
+    int out = ili_net_output(net);
+    for (int i = 0; i < net->nnodes; i++) {
+        ili_node *n = &net->nodes[i];
+        n->fwd_act = n->fwd_by = n->bwd_by = -1;
+        n->nuse = 0;
+    }
+    for (int i = 0; i < net->nnodes; i++)
+        for (int k = 0; k < net->nodes[i].nin; k++) net->nodes[net->nodes[i].in[k]].nuse++;
+    for (int i = 0; i <= out; i++) {
+        ili_node *a = &net->nodes[i], *l = a->nin == 1 ? &net->nodes[a->in[0]] : NULL;
+        if (!l || !fusable_act(a) || l->kind != IL_LAYER_LINEAR || l->nuse != 1 ||
+            a->in[0] == out)
+            continue;
+        l->fwd_act = i;
+        a->fwd_by = a->in[0];
+    }
+    for (int i = 0; i <= out; i++) {
+        ili_node *l2 = &net->nodes[i];
+        if (l2->kind != IL_LAYER_LINEAR) continue;
+        ili_node *a = &net->nodes[l2->in[0]];
+        if (a->fwd_by >= 0 && a->nuse == 1 && l2->in[0] != out) a->bwd_by = i;
+    }
+}
+
 /* ---- regions ------------------------------------------------------------------------------- */
 
 void ili_arena_mat(il_net *net, int64_t off, int64_t width, ili_mat *m) {

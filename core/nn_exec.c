@@ -38,6 +38,42 @@ il_status ili_net_sum_rows(il_net *net, const ili_mat *out, const ili_mat *a) {
     return ili_backend_run(net->ctx, net->device, &c);
 }
 
+/* The separate ops a fused matmul stands for, for a backend without the fused form. */
+static il_status matmul_unfused(il_net *net, const ili_mat *out, const ili_mat *a,
+                                const ili_mat *b, int mode, int act, double p, const ili_mat *c,
+                                const ili_mat *out2) {
+    IL_TRY(ili_net_op(net, IL_OP_MATMUL, out, a, b, 0));
+    if (mode == IL_MATMUL_EPILOGUE_FORWARD) {
+        if (c) IL_TRY(ili_net_op(net, IL_OP_ADD, out, out, c, 0));
+        return act < 0 ? IL_OK : ili_net_op(net, (il_op)act, out, out, NULL, p);
+    }
+    IL_TRY(ili_net_op(net, (il_op)act, out, out, c, p));
+    return out2 ? ili_net_sum_rows(net, out2, out) : IL_OK;
+}
+
+il_status ili_net_matmul(il_net *net, const ili_mat *out, const ili_mat *a, const ili_mat *b,
+                         int mode, int act, double p, const ili_mat *c, const ili_mat *out2) {
+    il_opcall k;
+    memset(&k, 0, sizeof k);
+    k.op = IL_OP_MATMUL;
+    k.nin = 2;
+    ili_mat_desc(a, &k.in[0]);
+    ili_mat_desc(b, &k.in[1]);
+    ili_mat_desc(out, &k.out);
+    ili_mat bc;
+    if (c) {
+        bc = *c;
+        if (mode == IL_MATMUL_EPILOGUE_FORWARD) bc.rows = out->rows, bc.rs = 0; /* broadcast */
+        ili_mat_desc(&bc, &k.in[k.nin++]);
+    }
+    if (out2) ili_mat_desc(out2, &k.out2);
+    k.p[0] = mode, k.p[1] = act, k.p[2] = p;
+    const struct il_backend_ops *be = ili_backend_get(net->ctx, net->device);
+    if (be && be->supports && !be->supports(net->ctx, &k))
+        return matmul_unfused(net, out, a, b, mode, act, p, c ? &bc : NULL, out2);
+    return ili_backend_run(net->ctx, net->device, &k);
+}
+
 /* ---- gradient accumulation ----------------------------------------------------------------- */
 
 /* The first contribution to a node's gradient overwrites it; later ones go to the scratch
@@ -117,6 +153,7 @@ il_status ili_net_load_inputs(il_net *net, int nin, const il_tensor *const *x) {
 il_status ili_net_run_forward(il_net *net, int train, int new_mask) {
     net->run_train = train;
     net->new_mask = new_mask;
+    ili_net_plan_fusion(net);
     int out = ili_net_output(net);
     for (int i = 0; i <= out; i++) {
         ili_node *n = &net->nodes[i];

@@ -93,6 +93,12 @@ typedef struct ili_node {
     int owns_custom;        /* custom.release is called when the net is freed */
     int64_t act, grad, aux; /* arena offsets of output, its gradient, dropout mask */
     int grad_written;       /* during backward: its gradient holds a first contribution */
+    /* Fusion (ili_net_plan_fusion): fwd_act, on a linear, is the activation node its product's
+     * epilogue also computes (the linear's own output is then never written); fwd_by, on that
+     * activation, is the linear; bwd_by, on it, is the one linear consuming it, whose input
+     * gradient product also applies the activation's gradient and sums the bias gradient of
+     * fwd_by. -1: none. nuse counts the node's consumers. */
+    int fwd_act, fwd_by, bwd_by, nuse;
 } ili_node;
 
 struct il_net {
@@ -152,6 +158,9 @@ IL_INTERNAL il_status ili_net_compile(il_net *net, int64_t batch);
 IL_INTERNAL void ili_node_out(il_net *net, const ili_node *n, ili_mat *m);
 IL_INTERNAL void ili_node_dout(il_net *net, const ili_node *n, ili_mat *m);
 IL_INTERNAL void ili_node_in(il_net *net, const ili_node *n, int k, ili_mat *m);
+/* Plans which linear -> activation pairs run fused (the fields of ili_node) for the current
+ * structure and output; ili_net_run_forward calls it, so backward sees the same plan. */
+IL_INTERNAL void ili_net_plan_fusion(il_net *net);
 /* Region (batch, width) at arena offset off. */
 IL_INTERNAL void ili_arena_mat(il_net *net, int64_t off, int64_t width, ili_mat *m);
 /* Weight (which 0: (in, out)) or bias (1: (1, out)) of n, in the parameter (grad 0) or
@@ -165,6 +174,14 @@ IL_INTERNAL il_status ili_mat_view(il_net *net, const ili_mat *m, il_tensor **ou
 /* nn_exec.c: one backend op on regions: out = op(a[, b]) with p[0] = p0 (b may be NULL). */
 IL_INTERNAL il_status ili_net_op(il_net *net, il_op op, const ili_mat *out, const ili_mat *a,
                                  const ili_mat *b, double p0);
+/* out = a · b with an epilogue (ironlearn/backend.h): mode IL_MATMUL_EPILOGUE_FORWARD applies
+ * bias c (1, N; NULL: none) then the activation op act (-1: none); IL_MATMUL_EPILOGUE_GRAD
+ * multiplies by the gradient op act of c (the activation's output) and writes the column sums
+ * to out2 (1, N; NULL: not wanted). p is the activation's parameter. A backend that does not
+ * support the fused call gets the separate ops. */
+IL_INTERNAL il_status ili_net_matmul(il_net *net, const ili_mat *out, const ili_mat *a,
+                                     const ili_mat *b, int mode, int act, double p,
+                                     const ili_mat *c, const ili_mat *out2);
 /* out (1, F) = sum over rows of a (B, F). */
 IL_INTERNAL il_status ili_net_sum_rows(il_net *net, const ili_mat *out, const ili_mat *a);
 /* Where a layer writes its contribution to input node id's gradient: returns 0 when that

@@ -49,6 +49,35 @@ static il_status pass_grad(il_net *net, ili_node *n, int slice) {
     return IL_OK;
 }
 
+/* ---- elementwise activations: y = f(x), dx = dy * f'(x or y) ------------------------------- */
+
+typedef struct act_info {
+    il_layer_kind kind;
+    il_op fwd, grad;
+    int grad_uses_y; /* the derivative is cheapest from the output (tanh, sigmoid) */
+} act_info;
+
+static const act_info acts[] = {
+    {IL_LAYER_TANH, IL_OP_TANH, IL_OP_TANH_GRAD, 1},
+    {IL_LAYER_SIGMOID, IL_OP_SIGMOID, IL_OP_SIGMOID_GRAD, 1},
+    {IL_LAYER_RELU, IL_OP_RELU, IL_OP_RELU_GRAD, 0},
+    {IL_LAYER_LEAKY_RELU, IL_OP_LEAKY_RELU, IL_OP_LEAKY_RELU_GRAD, 0},
+    {IL_LAYER_GELU, IL_OP_GELU, IL_OP_GELU_GRAD, 0},
+    {IL_LAYER_SOFTPLUS, IL_OP_SOFTPLUS, IL_OP_SOFTPLUS_GRAD, 0},
+    {IL_LAYER_SINE, IL_OP_SINE, IL_OP_SINE_GRAD, 0},
+};
+
+static const act_info *act_of(il_layer_kind k) {
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (acts[i].kind == k) return &acts[i];
+    return &acts[0];
+}
+
+/* p[0] of the ops: the leaky slope or the sine frequency. */
+static double act_param(const ili_node *n) {
+    return n->kind == IL_LAYER_LEAKY_RELU ? n->alpha : n->kind == IL_LAYER_SINE ? n->omega : 0;
+}
+
 /* ---- linear: y = x W + b, W (in, out), b (1, out) ------------------------------------------ */
 
 static il_status linear_infer(il_net *net, ili_node *n, const int64_t *in) {
@@ -83,77 +112,84 @@ static void linear_init(il_net *net, const ili_node *n, double *w) {
         w[n->pn[0] + i] = n->init == IL_INIT_UNIFORM ? (2 * ili_rng_uniform(r) - 1) * a : 0;
 }
 
+/* y = x W + b through the product's epilogue, which also applies the activation after the
+ * layer when the two run fused (the output is then the activation's; see
+ * ili_net_plan_fusion). */
 static il_status linear_forward(il_net *net, ili_node *n) {
     ili_mat x, y, w, b;
+    int act = -1;
+    double p = 0;
     ili_node_in(net, n, 0, &x);
-    ili_node_out(net, n, &y);
     ili_node_param(net, n, 0, 0, &w);
-    IL_TRY(ili_net_op(net, IL_OP_MATMUL, &y, &x, &w, 0));
-    if (n->pn[1] == 0) return IL_OK;
-    ili_node_param(net, n, 1, 0, &b);
-    b.rows = y.rows, b.rs = 0; /* broadcast over the batch */
-    return ili_net_op(net, IL_OP_ADD, &y, &y, &b, 0);
+    if (n->fwd_act >= 0) {
+        const ili_node *a = &net->nodes[n->fwd_act];
+        ili_node_out(net, a, &y);
+        act = (int)act_of(a->kind)->fwd, p = act_param(a);
+    } else {
+        ili_node_out(net, n, &y);
+    }
+    if (n->pn[1] == 0 && act < 0) return ili_net_op(net, IL_OP_MATMUL, &y, &x, &w, 0);
+    if (n->pn[1] > 0) ili_node_param(net, n, 1, 0, &b);
+    return ili_net_matmul(net, &y, &x, &w, IL_MATMUL_EPILOGUE_FORWARD, act, p,
+                          n->pn[1] > 0 ? &b : NULL, NULL);
+}
+
+/* The gradient of the linear l before activation a (a fused with l, its one consumer being
+ * the linear whose dy and W^T are given): dz = a'(y) * (dy W^T) in one product, whose column
+ * sums are l's bias gradient. Activation a's own backward then has nothing left to do. */
+static il_status backward_through_act(il_net *net, ili_node *a, const ili_mat *dy,
+                                      const ili_mat *wt) {
+    ili_node *l = &net->nodes[a->fwd_by];
+    ili_mat dz, y, db;
+    if (!ili_grad_begin(net, a->fwd_by, &dz)) return IL_OK;
+    ili_node_out(net, a, &y);
+    if (l->pn[1] > 0) ili_node_param(net, l, 1, 1, &db);
+    IL_TRY(ili_net_matmul(net, &dz, dy, wt, IL_MATMUL_EPILOGUE_GRAD, (int)act_of(a->kind)->grad,
+                          act_param(a), &y, l->pn[1] > 0 ? &db : NULL));
+    a->grad_written = 1;
+    return ili_grad_end(net, a->fwd_by);
 }
 
 static il_status linear_backward(il_net *net, ili_node *n) {
     ili_mat x, dy, w, dw, db, dx;
+    ili_node *in = &net->nodes[n->in[0]];
     ili_node_in(net, n, 0, &x);
     ili_node_dout(net, n, &dy);
     ili_node_param(net, n, 0, 1, &dw);
     ili_mat_t(&x);
     IL_TRY(ili_net_op(net, IL_OP_MATMUL, &dw, &x, &dy, 0)); /* dW (in, out) = x^T dy */
-    if (n->pn[1] > 0) {
+    /* db (1, out) = column sums of dy, unless the next linear's product made them */
+    if (n->pn[1] > 0 && (n->fwd_act < 0 || net->nodes[n->fwd_act].bwd_by < 0)) {
         ili_node_param(net, n, 1, 1, &db);
-        IL_TRY(ili_net_sum_rows(net, &db, &dy)); /* db (1, out) = column sums of dy */
+        IL_TRY(ili_net_sum_rows(net, &db, &dy));
     }
-    if (!ili_grad_begin(net, n->in[0], &dx)) return IL_OK;
     ili_node_param(net, n, 0, 0, &w);
     ili_mat_t(&w);
+    if (in->bwd_by == (int)(n - net->nodes)) return backward_through_act(net, in, &dy, &w);
+    if (!ili_grad_begin(net, n->in[0], &dx)) return IL_OK;
     IL_TRY(ili_net_op(net, IL_OP_MATMUL, &dx, &dy, &w, 0)); /* dx (B, in) = dy W^T */
     return ili_grad_end(net, n->in[0]);
 }
 
-/* ---- elementwise activations: y = f(x), dx = dy * f'(x or y) ------------------------------- */
+/* ---- activation layers ----------------------------------------------------------------- */
 
-typedef struct act_info {
-    il_layer_kind kind;
-    il_op fwd, grad;
-    int grad_uses_y; /* the derivative is cheapest from the output (tanh, sigmoid) */
-} act_info;
-
-static const act_info acts[] = {
-    {IL_LAYER_TANH, IL_OP_TANH, IL_OP_TANH_GRAD, 1},
-    {IL_LAYER_SIGMOID, IL_OP_SIGMOID, IL_OP_SIGMOID_GRAD, 1},
-    {IL_LAYER_RELU, IL_OP_RELU, IL_OP_RELU_GRAD, 0},
-    {IL_LAYER_LEAKY_RELU, IL_OP_LEAKY_RELU, IL_OP_LEAKY_RELU_GRAD, 0},
-    {IL_LAYER_GELU, IL_OP_GELU, IL_OP_GELU_GRAD, 0},
-    {IL_LAYER_SOFTPLUS, IL_OP_SOFTPLUS, IL_OP_SOFTPLUS_GRAD, 0},
-    {IL_LAYER_SINE, IL_OP_SINE, IL_OP_SINE_GRAD, 0},
-};
-
-static const act_info *act_of(il_layer_kind k) {
-    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
-        if (acts[i].kind == k) return &acts[i];
-    return &acts[0];
-}
-
-/* p[0] of the ops: the leaky slope or the sine frequency. */
-static double act_param(const ili_node *n) {
-    return n->kind == IL_LAYER_LEAKY_RELU ? n->alpha : n->kind == IL_LAYER_SINE ? n->omega : 0;
-}
-
+/* Nothing to do when the linear before ran this activation in its epilogue. */
 static il_status act_forward(il_net *net, ili_node *n) {
     ili_mat x, y;
+    if (n->fwd_by >= 0) return IL_OK;
     ili_node_in(net, n, 0, &x);
     ili_node_out(net, n, &y);
     return ili_net_op(net, act_of(n->kind)->fwd, &y, &x, NULL, act_param(n));
 }
 
+/* dx = dy * f'(x or y); fused with the linear before, only y exists (fusion picks activations
+ * whose derivative y gives exactly). Nothing to do when the linear after did it. */
 static il_status act_backward(il_net *net, ili_node *n) {
     const act_info *a = act_of(n->kind);
     ili_mat v, dy, dx;
+    if (n->bwd_by >= 0) return IL_OK;
     if (!ili_grad_begin(net, n->in[0], &dx)) return IL_OK;
-    if (a->grad_uses_y) ili_node_out(net, n, &v);
+    if (a->grad_uses_y || n->fwd_by >= 0) ili_node_out(net, n, &v);
     else ili_node_in(net, n, 0, &v);
     ili_node_dout(net, n, &dy);
     IL_TRY(ili_net_op(net, a->grad, &dx, &dy, &v, act_param(n)));

@@ -144,9 +144,11 @@ static il_status grow_params(il_net *net, ili_node *n) {
 
 /* ---- adding nodes -------------------------------------------------------------------------- */
 
-static il_status reserve_node(il_net *net) {
-    if (net->nnodes < net->cap) return IL_OK;
+/* Makes room for at least `want` nodes. */
+static il_status reserve_nodes(il_net *net, int want) {
+    if (want <= net->cap) return IL_OK;
     int ncap = net->cap ? net->cap * 2 : 8;
+    while (ncap < want) ncap *= 2;
     size_t ob = sizeof(ili_node) * (size_t)net->cap, nb = sizeof(ili_node) * (size_t)ncap;
     ili_node *nodes = ili_realloc(net->ctx, net->nodes, ob, nb);
     if (nodes == NULL) return ili_nomem(net->ctx, nb);
@@ -154,6 +156,8 @@ static il_status reserve_node(il_net *net) {
     net->cap = ncap;
     return IL_OK;
 }
+
+static il_status reserve_node(il_net *net) { return reserve_nodes(net, net->nnodes + 1); }
 
 /* Gives n its name: the user's, or kind + node id. Names are unique within a net. */
 static il_status set_name(il_net *net, ili_node *n, const char *uname, int id) {
@@ -375,7 +379,7 @@ static il_status node_copy(il_ctx *ctx, ili_node *dst, const ili_node *src) {
 }
 
 static il_status clone_into(il_net *net, il_net *c) {
-    while (c->cap < net->nnodes) IL_TRY(reserve_node(c));
+    IL_TRY(reserve_nodes(c, net->nnodes)); /* c->nnodes is 0: reserve_node would not grow */
     for (int i = 0; i < net->nnodes; i++) {
         il_status s = node_copy(net->ctx, &c->nodes[i], &net->nodes[i]);
         c->nnodes++; /* counted even when partial, so il_net_free clears it */

@@ -136,10 +136,11 @@ void il_optim_free(il_optim *opt) {
     ili_free(opt->ctx, opt, sizeof *opt);
 }
 
-/* Takes effect from the next step. IL_E_ARG for a NULL opt or lr not finite and > 0. */
+/* Takes effect from the next step. A schedule may decay to exactly 0 (no update), so unlike
+ * il_optim_new this takes lr >= 0. IL_E_ARG for a NULL opt or lr negative or not finite. */
 il_status il_optim_set_lr(il_optim *opt, double lr) {
     if (opt == NULL) return IL_E_ARG;
-    IL_TRY(check_lr(opt->ctx, opt->kind, lr));
+    if (!(lr >= 0 && isfinite(lr))) return bad_opt(opt->ctx, opt->kind, "lr", "finite and >= 0", lr);
     opt->o.lr = lr;
     return IL_OK;
 }

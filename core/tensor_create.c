@@ -1,7 +1,7 @@
 /*
- * tensor_create.c: constructors. Values are made on the host (random numbers come from the
- * context's generator, so a seed gives the same tensor on every device) and moved to the
- * requested device in one copy.
+ * tensor_create.c: constructors. Values are made on the host and moved to the requested device
+ * in one copy, except random tensors on CUDA: those are drawn on the device (Philox keyed by one
+ * draw from the context's generator), so the CPU and CUDA streams of a seed differ.
  */
 #include "il_impl.h"
 
@@ -90,10 +90,32 @@ static il_status float_only(il_ctx *ctx, const char *what, il_dtype dt) {
                       il_dtype_name(dt));
 }
 
+#ifdef IL_HAVE_CUDA
+/* A random CUDA tensor drawn on the device: no host buffer, no copy. The key is the next draw
+ * of the context's generator, so the stream still follows il_ctx_seed. */
+static il_status cuda_random(il_ctx *ctx, int ndim, const int64_t *shape, il_dtype dt,
+                             int normal, il_tensor **out) {
+    *out = NULL;
+    if (ili_backend_get(ctx, IL_DEVICE_CUDA) == NULL) return IL_E_DEVICE;
+    il_tensor *t;
+    IL_TRY(ili_tensor_new(ctx, ndim, shape, dt, IL_DEVICE_CUDA, &t));
+    il_status s = ili_cuda_random(ctx, t, normal, ili_rng_next(&ctx->rng));
+    if (s != IL_OK) {
+        il_tensor_free(t);
+        return s;
+    }
+    *out = t;
+    return IL_OK;
+}
+#endif
+
 il_status il_tensor_rand(il_ctx *ctx, int ndim, const int64_t *shape, il_dtype dt,
                          il_device dev, il_tensor **out) {
     if (ctx == NULL || out == NULL) return IL_E_ARG;
     IL_TRY(float_only(ctx, "rand", dt));
+#ifdef IL_HAVE_CUDA
+    if (dev == IL_DEVICE_CUDA) return cuda_random(ctx, ndim, shape, dt, 0, out);
+#endif
     return generate(ctx, ndim, shape, dt, dev, uniform_at, NULL, out);
 }
 
@@ -101,6 +123,9 @@ il_status il_tensor_randn(il_ctx *ctx, int ndim, const int64_t *shape, il_dtype 
                           il_device dev, il_tensor **out) {
     if (ctx == NULL || out == NULL) return IL_E_ARG;
     IL_TRY(float_only(ctx, "randn", dt));
+#ifdef IL_HAVE_CUDA
+    if (dev == IL_DEVICE_CUDA) return cuda_random(ctx, ndim, shape, dt, 1, out);
+#endif
     return generate(ctx, ndim, shape, dt, dev, normal_at, NULL, out);
 }
 

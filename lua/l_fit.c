@@ -1,15 +1,22 @@
 /*
- * l_fit.c: net:fit{x=, y=, loss=, optim=, epochs=, batch=, shuffle=, on_epoch=}, the common
- * training loop, in C: per epoch, optionally shuffle the rows (with the context's generator,
- * so il.seed makes it repeatable), run one net:step per batch, and report the epoch's mean
- * batch loss to on_epoch, which may stop training by returning false.
+ * l_fit.c: net:fit{x=, y=, loss=, optim=, epochs=, batch=, shuffle=, on_epoch=, schedule=,
+ * progress=, log=, log_every=}, the common training loop, in C: per epoch, optionally shuffle
+ * the rows (with the context's generator, so il.seed makes it repeatable), run one net:step per
+ * batch (the optimizer's schedule setting its rate first), and report the epoch's mean batch
+ * loss to on_epoch, which may stop training by returning false.
  *
  * Batches are views made once (of the data, or of shuffled copies refilled each epoch) and held
- * by a "fit state" userdata whose __gc frees them, so nothing is stranded when a step fails or
- * on_epoch raises.
+ * by a "fit state" userdata, also holding the log file, which is a to-be-closed variable of the
+ * call: nothing is stranded and the log is closed when a step fails or on_epoch raises.
+ *
+ * The log gets one line per logged step, flushed at once (appended as training goes, so a
+ * crash keeps everything logged so far): step (the optimizer's step count before the update,
+ * the one its schedule was asked for), epoch, loss (before the update), lr, elapsed seconds.
  */
 #include "l_impl.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define L_FIT_MT "il.FitState"
@@ -17,12 +24,16 @@
 /* Tensors per batch: the inputs, then the target (nt of them); views[b * nt + i]. */
 typedef struct fitstate {
     int nt, nb;
+    FILE *log;                    /* or NULL */
+    int jsonl;                    /* the log's format: JSON lines, else CSV */
     il_tensor *shuf[L_MAXIN + 1]; /* shuffled copies of the data, or NULL */
     il_tensor *views[1];          /* nb * nt entries (the userdata is sized for them) */
 } fitstate;
 
 static int fit_gc(lua_State *L) {
     fitstate *f = (fitstate *)luaL_checkudata(L, 1, L_FIT_MT);
+    if (f->log != NULL) fclose(f->log);
+    f->log = NULL;
     for (int i = 0; i < f->nt; i++) {
         il_tensor_free(f->shuf[i]);
         f->shuf[i] = NULL;
@@ -34,7 +45,8 @@ static int fit_gc(lua_State *L) {
     return 0;
 }
 
-/* Pushes a fit state for nt tensors in nb batches, every handle NULL. [-0, +1, m] */
+/* Pushes a fit state for nt tensors in nb batches, every handle NULL, as a to-be-closed slot.
+ * [-0, +1, m] */
 static fitstate *newstate(lua_State *L, int nt, int nb) {
     size_t n = (size_t)nt * (size_t)nb;
     fitstate *f = (fitstate *)lua_newuserdatauv(L, sizeof *f + n * sizeof(il_tensor *), 0);
@@ -42,8 +54,11 @@ static fitstate *newstate(lua_State *L, int nt, int nb) {
     if (luaL_newmetatable(L, L_FIT_MT)) {
         lua_pushcfunction(L, fit_gc);
         lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, fit_gc);
+        lua_setfield(L, -2, "__close");
     }
     lua_setmetatable(L, -2);
+    lua_toclose(L, -1);
     f->nt = nt;
     f->nb = nb;
     return f;
@@ -141,83 +156,215 @@ static void hostcopies(lua_State *L, const il_tensor *const *data, int nt, void 
     }
 }
 
+/* ---- schedule, progress and log ----------------------------------------------------------- */
+
+/* What one fit call works with; *i fields are stack slots of l_fit. */
+typedef struct fitrun {
+    l_net *n;
+    il_optim *opt;
+    il_loss loss;
+    fitstate *f;
+    int nin, oi, cb, pi; /* pi: the progress display, or 0 */
+    l_sched *sched;      /* fit's own schedule: observed at epoch ends when it holds a plateau */
+    int64_t epochs, log_every, done;
+    const char *logpath;
+    double t0;
+} fitrun;
+
+static int endswith(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Opens the log at path for appending, writing the CSV header into a new or empty file.
+ * [-0, +0, e] */
+static void openlog(lua_State *L, fitstate *f, const char *path) {
+    f->jsonl = endswith(path, ".jsonl");
+    if (!f->jsonl && !endswith(path, ".csv"))
+        luaL_error(L, "fit: option 'log' must name a .csv or .jsonl file, got '%s'", path);
+    f->log = fopen(path, "a");
+    if (f->log == NULL) luaL_error(L, "fit: cannot open log '%s': %s", path, strerror(errno));
+    if (!f->jsonl && fseek(f->log, 0, SEEK_END) == 0 && ftell(f->log) == 0)
+        fputs("step,epoch,loss,lr,elapsed\n", f->log);
+}
+
+/* Appends one line to the log and flushes it. [-0, +0, e] */
+static void logline(lua_State *L, fitrun *r, int64_t step, int64_t epoch, double loss, double lr) {
+    FILE *f = r->f->log;
+    double el = l_now() - r->t0;
+    int k;
+    if (r->f->jsonl)
+        k = fprintf(f,
+                    "{\"step\":%lld,\"epoch\":%lld,\"loss\":%.9g,\"lr\":%.9g,\"elapsed\":%.6f}\n",
+                    (long long)step, (long long)epoch, loss, lr, el);
+    else
+        k = fprintf(f, "%lld,%lld,%.9g,%.9g,%.6f\n", (long long)step, (long long)epoch, loss, lr,
+                    el);
+    if (k < 0 || fflush(f) != 0)
+        luaL_error(L, "fit: cannot write log '%s': %s", r->logpath, strerror(errno));
+}
+
+/* Reads option 'progress' and pushes a display over total steps when one is wanted (then
+ * r->pi is its slot). Default: shown when stderr is a terminal. [-0, +0|1, e] */
+static void setupprogress(lua_State *L, fitrun *r, int64_t total) {
+    int t = lua_getfield(L, 2, "progress"), pi = lua_gettop(L);
+    r->pi = 0;
+    if (t == LUA_TBOOLEAN ? !lua_toboolean(L, pi) : t == LUA_TNIL ? !l_isatty(L, 0) : 0) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (t != LUA_TTABLE && t != LUA_TBOOLEAN && t != LUA_TNIL)
+        luaL_error(L, "fit: option 'progress' must be a boolean or a table of il.progress options");
+    if (t != LUA_TTABLE) {
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "fit");
+        lua_setfield(L, -2, "label");
+        lua_replace(L, pi);
+    }
+    l_newprogress(L, total, pi);
+    lua_replace(L, pi);
+    r->pi = pi;
+}
+
+/* Reads 'schedule' (attaching it to the optimizer) and 'log'. [-0, +0, e] */
+static void setupsched(lua_State *L, fitrun *r) {
+    r->sched = NULL;
+    if (lua_getfield(L, 2, "schedule") != LUA_TNIL) {
+        if (luaL_testudata(L, -1, L_SCHED_MT) == NULL)
+            luaL_error(L, "fit: option 'schedule' must be a schedule (il.schedule.*)");
+        r->sched = l_checksched(L, -1);
+        l_optim_attach(L, r->oi, -1);
+    }
+    lua_pop(L, 1);
+    r->logpath = NULL;
+    if (lua_getfield(L, 2, "log") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "fit: option 'log' must be a file name");
+        r->logpath = lua_tostring(L, -1); /* kept alive by the options table */
+    }
+    lua_pop(L, 1);
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+/* One update on batch b of epoch e; returns its loss. [-0, +0, e] */
+static double onestep(lua_State *L, fitrun *r, int b, int64_t e) {
+    double v = 0, lr = l_optim_prestep(L, r->oi);
+    int64_t step = il_optim_steps(r->opt);
+    int nt = r->nin + 1;
+    il_tensor *const *bt = &r->f->views[b * nt];
+    r->n->L = L;
+    r->n->busy = 1;
+    il_status s = il_net_step(r->n->net, r->nin, (const il_tensor *const *)bt, bt[r->nin], &r->loss,
+                              r->opt, &v);
+    r->n->busy = 0;
+    if (s != IL_OK) l_fail(L, s);
+    if (r->f->log != NULL && step % r->log_every == 0) logline(L, r, step, e, v, lr);
+    r->done++;
+    if (r->pi != 0) l_progress_update(L, r->pi, r->done, v, lr);
+    return v;
+}
+
+/* The end of epoch e with mean loss: the plateau, then on_epoch. Returns 0 to stop. */
+static int epochend(lua_State *L, fitrun *r, int64_t e, double mean) {
+    if (r->sched != NULL && r->sched->plateau) {
+        il_status s = il_schedule_observe(r->sched->s, mean, NULL);
+        if (s != IL_OK) l_fail(L, s);
+    }
+    if (lua_isnil(L, r->cb)) return 1;
+    lua_pushvalue(L, r->cb);
+    lua_pushinteger(L, (lua_Integer)e);
+    lua_pushnumber(L, (lua_Number)mean);
+    lua_call(L, 2, 1);
+    int stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return !stop;
+}
+
+/* Reads x, y, loss, optim and on_epoch into r and data; returns the row count. [-0, +6, e] */
+static int64_t readdata(lua_State *L, fitrun *r, const il_tensor **data) {
+    int xi = field(L, "x", 1), yi = field(L, "y", 1);
+    r->nin = l_netinputs(L, r->n, xi, xi, data, "fit: x");
+    if (l_totensor(L, yi) == NULL) luaL_error(L, "fit: option 'y' must be a tensor");
+    int li = field(L, "loss", 1);
+    if (lua_type(L, li) != LUA_TSTRING && luaL_testudata(L, li, L_LOSS_MT) == NULL)
+        luaL_error(L, "fit: option 'loss' must be a loss (il.loss.*) or its name");
+    r->loss = l_checkloss(L, li);
+    r->oi = field(L, "optim", 1);
+    if (luaL_testudata(L, r->oi, L_OPTIM_MT) == NULL)
+        luaL_error(L, "fit: option 'optim' must be an optimizer (il.optim.*)");
+    r->opt = l_checkoptim(L, r->oi);
+    r->cb = field(L, "on_epoch", 0);
+    if (!lua_isnil(L, r->cb) && !lua_isfunction(L, r->cb))
+        luaL_error(L, "fit: option 'on_epoch' must be a function");
+    data[r->nin] = l_losstarget(L, &r->loss, yi);
+    int nin = r->nin;
+    int64_t rows = il_tensor_ndim(data[0]) > 0 ? il_tensor_shape(data[0])[0] : 0;
+    for (int i = 0; i <= nin; i++) {
+        int64_t n = il_tensor_ndim(data[i]) > 0 ? il_tensor_shape(data[i])[0] : 0;
+        if (n < 1) luaL_error(L, "fit: %s has no rows", i == nin ? "y" : "x");
+        if (n != rows)
+            luaL_error(L, "fit: x has %I rows but %s has %I", (lua_Integer)rows,
+                       i == nin ? "y" : "another input", (lua_Integer)n);
+    }
+    return rows;
+}
+
+/* Makes the batches (shuffled copies when asked) into a new fit state. [-0, +1|4, e] */
+static void makebatches(lua_State *L, fitrun *r, const il_tensor **data, int64_t rows,
+                        int64_t batch, int shuf, void **src, int64_t **perm, double **u) {
+    int nt = r->nin + 1, nb = (int)((rows + batch - 1) / batch);
+    if (shuf) {
+        hostcopies(L, data, nt, src);
+        *perm = (int64_t *)lua_newuserdatauv(L, (size_t)rows * sizeof **perm, 0);
+        *u = (double *)lua_newuserdatauv(L, (size_t)rows * sizeof **u, 0);
+    }
+    r->f = newstate(L, nt, nb);
+    il_ctx *ctx = l_ctx(L);
+    il_status s =
+        shuf ? makeshuffled(ctx, r->f, data, rows, batch) : makeviews(ctx, r->f, data, rows, batch);
+    if (s != IL_OK) l_fail(L, s);
+}
+
 /* net:fit{...} -> the last epoch's mean batch loss, and the number of epochs run. [-0, +2, e] */
 int l_fit(lua_State *L) {
-    static l_optkeys keys = {"x",     "y",       "loss",     "optim", "epochs",
-                             "batch", "shuffle", "on_epoch", NULL};
-    l_net *n = l_checknet(L, 1);
+    static l_optkeys keys = {"x",     "y",         "loss",     "optim",    "epochs",
+                             "batch", "shuffle",   "on_epoch", "schedule", "progress",
+                             "log",   "log_every", NULL};
+    fitrun r;
+    memset(&r, 0, sizeof r);
+    r.n = l_checknet(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     l_checkopts(L, 2, keys);
     lua_settop(L, 2);
-    il_ctx *ctx = l_ctx(L);
     const il_tensor *data[L_MAXIN + 1];
-    int xi = field(L, "x", 1), yi = field(L, "y", 1);
-    int nin = l_netinputs(L, n, xi, xi, data, "fit: x");
-    if (l_totensor(L, yi) == NULL) return luaL_error(L, "fit: option 'y' must be a tensor");
-    int li = field(L, "loss", 1);
-    if (lua_type(L, li) != LUA_TSTRING && luaL_testudata(L, li, L_LOSS_MT) == NULL)
-        return luaL_error(L, "fit: option 'loss' must be a loss (il.loss.*) or its name");
-    il_loss loss = l_checkloss(L, li);
-    int oi = field(L, "optim", 1);
-    if (luaL_testudata(L, oi, L_OPTIM_MT) == NULL)
-        return luaL_error(L, "fit: option 'optim' must be an optimizer (il.optim.*)");
-    il_optim *opt = l_checkoptim(L, oi);
-    int cb = field(L, "on_epoch", 0);
-    if (!lua_isnil(L, cb) && !lua_isfunction(L, cb))
-        return luaL_error(L, "fit: option 'on_epoch' must be a function");
+    int64_t rows = readdata(L, &r, data);
     lua_getfield(L, 2, "shuffle");
     int shuf = lua_toboolean(L, -1);
-    data[nin] = l_losstarget(L, &loss, yi);
-    int nt = nin + 1;
-    int64_t rows = il_tensor_ndim(data[0]) > 0 ? il_tensor_shape(data[0])[0] : 0;
-    for (int i = 0; i < nt; i++) {
-        int64_t r = il_tensor_ndim(data[i]) > 0 ? il_tensor_shape(data[i])[0] : 0;
-        if (r < 1) return luaL_error(L, "fit: %s has no rows", i == nin ? "y" : "x");
-        if (r != rows)
-            return luaL_error(L, "fit: x has %I rows but %s has %I", (lua_Integer)rows,
-                              i == nin ? "y" : "another input", (lua_Integer)r);
-    }
-    int64_t epochs = posint(L, "epochs", 1), batch = posint(L, "batch", rows);
+    r.epochs = posint(L, "epochs", 1);
+    r.log_every = posint(L, "log_every", 1);
+    int64_t batch = posint(L, "batch", rows);
     if (batch > rows) batch = rows;
-    int nb = (int)((rows + batch - 1) / batch);
+    setupsched(L, &r);
     void *src[L_MAXIN + 1];
     int64_t *perm = NULL;
     double *u = NULL;
-    if (shuf) {
-        hostcopies(L, data, nt, src);
-        perm = (int64_t *)lua_newuserdatauv(L, (size_t)rows * sizeof *perm, 0);
-        u = (double *)lua_newuserdatauv(L, (size_t)rows * sizeof *u, 0);
-    }
-    fitstate *f = newstate(L, nt, nb);
-    il_status s =
-        shuf ? makeshuffled(ctx, f, data, rows, batch) : makeviews(ctx, f, data, rows, batch);
-    if (s != IL_OK) return l_fail(L, s);
+    makebatches(L, &r, data, rows, batch, shuf, src, &perm, &u);
+    if (r.logpath != NULL) openlog(L, r.f, r.logpath);
+    setupprogress(L, &r, r.epochs * r.f->nb);
+    r.t0 = l_now();
     double mean = 0;
     int64_t e;
-    for (e = 1; e <= epochs; e++) {
+    for (e = 1; e <= r.epochs; e++) {
         double total = 0;
-        if (shuf && (s = shuffle(ctx, f, src, rows, perm, u)) != IL_OK) return l_fail(L, s);
-        for (int b = 0; b < nb; b++) {
-            double v = 0;
-            il_tensor *const *bt = &f->views[b * nt];
-            n->L = L;
-            n->busy = 1;
-            s = il_net_step(n->net, nin, (const il_tensor *const *)bt, bt[nin], &loss, opt, &v);
-            n->busy = 0;
-            if (s != IL_OK) return l_fail(L, s);
-            total += v;
-        }
-        mean = total / nb;
-        if (lua_isnil(L, cb)) continue;
-        lua_pushvalue(L, cb);
-        lua_pushinteger(L, (lua_Integer)e);
-        lua_pushnumber(L, (lua_Number)mean);
-        lua_call(L, 2, 1);
-        int stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-        lua_pop(L, 1);
-        if (stop) break;
+        il_status s = shuf ? shuffle(l_ctx(L), r.f, src, rows, perm, u) : IL_OK;
+        if (s != IL_OK) return l_fail(L, s);
+        for (int b = 0; b < r.f->nb; b++)
+            total += onestep(L, &r, b, e);
+        mean = total / r.f->nb;
+        if (!epochend(L, &r, e, mean)) break;
     }
+    if (r.pi != 0) l_progress_done(L, r.pi);
     lua_pushnumber(L, (lua_Number)mean);
-    lua_pushinteger(L, (lua_Integer)(e > epochs ? epochs : e));
+    lua_pushinteger(L, (lua_Integer)(e > r.epochs ? r.epochs : e));
     return 2;
 }

@@ -190,4 +190,80 @@ il_tensor *l_losstarget(lua_State *L, const il_loss *loss, int idx);
 int l_fit(lua_State *L);
 void l_open_train(lua_State *L); /* [-0, +0, m] il.loss, il.optim, il.gradcheck */
 
+/* ---- l_schedule.c, l_schedstate.c: learning-rate schedules -------------------------------- */
+
+#define L_SCHED_MT "il.Schedule"
+
+/* A schedule userdata. ctx and name serve the C callback of an fn schedule; plateau is set when
+ * the tree holds a plateau schedule (net:fit then observes each epoch's loss). */
+typedef struct l_sched {
+    il_schedule *s;
+    il_ctx *ctx;
+    int plateau;
+    char name[32];
+} l_sched;
+
+/* How an option of il.schedule.* maps to il_schedule_opts. */
+enum { L_F_NUM, L_F_INT, L_F_ENUM, L_F_LIST };
+typedef struct l_schedfield {
+    const char *key;
+    int type;
+    size_t off;               /* into il_schedule_opts */
+    const char *const *names; /* L_F_ENUM: names by value, NULL-terminated */
+} l_schedfield;
+
+/* The live schedule at idx, or raises. [-0, +0, e] */
+l_sched *l_checksched(lua_State *L, int idx);
+/* The rate of ls at step (fn schedules run on L), or raises. [-0, +0, e] */
+double l_schedlr(lua_State *L, l_sched *ls, int64_t step);
+const l_schedfield *l_schedfield_find(const char *key); /* NULL when unknown */
+const char *const *l_schedkeys(il_schedule_kind kind);  /* NULL-terminated option names */
+void l_open_schedstate(lua_State *L);   /* [-0, +0, m] s:state, s:set_state into the table on top */
+void l_open_schedrestore(lua_State *L); /* [-0, +0, m] restore into il.schedule (on top) */
+void l_open_schedule(lua_State *L);     /* [-0, +0, m] il.schedule into the table on top */
+/* Before an update by the optimizer at idx: sets its rate from its schedule, when it has one,
+ * and returns the rate the update will use. [-0, +0, e] */
+double l_optim_prestep(lua_State *L, int idx);
+/* The schedule attached to the optimizer at idx, or NULL. [-0, +0, e] */
+l_sched *l_optim_sched(lua_State *L, int idx);
+/* Attaches the schedule at sidx (nil: detaches) to the optimizer at idx. [-0, +0, e] */
+void l_optim_attach(lua_State *L, int idx, int sidx);
+
+/* ---- l_progress.c: il.progress ------------------------------------------------------------ */
+
+#define L_PROGRESS_MT "il.Progress"
+
+/* Seconds on a monotonic clock. */
+double l_now(void);
+/* Pushes a progress display over total units with the options table at opts (or none), whose
+ * output defaults to io.stderr. [-0, +1, e] */
+void l_newprogress(lua_State *L, int64_t total, int opts);
+/* Reports n units done (NaN: loss or lr unknown) to the progress display at idx. [-0, +0, e] */
+void l_progress_update(lua_State *L, int idx, int64_t n, double loss, double lr);
+void l_progress_done(lua_State *L, int idx); /* [-0, +0, e] */
+/* Whether the Lua file handle at idx (0 or none: the C stderr) is a terminal. [-0, +0, e] */
+int l_isatty(lua_State *L, int idx);
+void l_open_progress(lua_State *L); /* [-0, +0, m] il.progress into the table on top */
+
+/* ---- l_plotlines.c: il.plot.lines ---------------------------------------------------------- */
+
+void l_open_plotlines(lua_State *L); /* [-0, +0, e] il.plot.lines into the table on top */
+
+/* ---- l_data.c, l_batches.c, l_image.c, l_expr.c, l_sample.c, l_plot.c: data (issue 5) ----- */
+
+/* Options of the table at idx (none or nil: dflt): an integer >= lo, a number, a boolean, and
+ * seed= (NULL when absent, else buf holding it). Raise naming the option. [-0, +0, e] */
+lua_Integer l_optint(lua_State *L, int idx, const char *key, lua_Integer dflt, lua_Integer lo);
+double l_optnum(lua_State *L, int idx, const char *key, double dflt);
+int l_optbool(lua_State *L, int idx, const char *key, int dflt);
+const uint64_t *l_optseed(lua_State *L, int idx, uint64_t *buf);
+int l_batches(lua_State *L); /* il.data.batches [-0, +1, e] */
+int l_sample(lua_State *L);  /* il.expr.sample [-0, +4, e] */
+/* The "il.Expr" at idx; a string there is parsed and replaced by its expression. [-0, +0, e] */
+il_expr *l_toexpr(lua_State *L, int idx);
+void l_open_data(lua_State *L);  /* [-0, +0, m] il.data into the table on top */
+void l_open_image(lua_State *L); /* [-0, +0, m] il.image */
+void l_open_expr(lua_State *L);  /* [-0, +0, m] il.expr and the "il.Expr" metatable */
+void l_open_plot(lua_State *L);  /* [-0, +0, e] il.plot (runs the embedded il/plot.lua) */
+
 #endif

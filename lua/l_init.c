@@ -121,22 +121,10 @@ static int l_memory(lua_State *L) {
     return 1;
 }
 
-/* Probes CUDA by allocating one element there; IL_E_DEVICE (with the reason on the context)
- * when the backend is missing or has no device. No Lua call runs while the probe is held. */
-static il_status cuda_probe(il_ctx *ctx) {
-    il_device dev;
-    il_tensor *t = NULL;
-    int64_t one = 1;
-    il_status s = il_device_parse("cuda", &dev);
-    if (s == IL_OK) s = il_tensor_empty(ctx, 1, &one, IL_DTYPE_F32, dev, &t);
-    il_tensor_free(t);
-    return s;
-}
-
 /* il.cuda.available() -> true | false, reason [-0, +1|2, m] */
 static int l_cuda_available(lua_State *L) {
     il_ctx *ctx = l_ctx(L);
-    if (cuda_probe(ctx) == IL_OK) {
+    if (il_cuda_available(ctx) == IL_OK) {
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -146,13 +134,41 @@ static int l_cuda_available(lua_State *L) {
     return 2;
 }
 
-/* il.cuda.memory() -> {allocated=, reserved=, peak=}; the C API has no device memory
- * statistics yet, so this raises the reason CUDA is unavailable, or says it is missing.
- * [-0, +1, e] */
+/* il.cuda.memory() -> {allocated=, reserved=, peak=} (bytes); raises the reason CUDA is
+ * unavailable. [-0, +1, e] */
 static int l_cuda_memory(lua_State *L) {
-    il_status s = cuda_probe(l_ctx(L));
+    il_device_mem_stats m;
+    il_status s = il_device_memory(l_ctx(L), IL_DEVICE_CUDA, &m);
     if (s != IL_OK) return l_fail(L, s);
-    return luaL_error(L, "il.cuda.memory: device memory statistics are not available yet");
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)m.allocated);
+    lua_setfield(L, -2, "allocated");
+    lua_pushinteger(L, (lua_Integer)m.reserved);
+    lua_setfield(L, -2, "reserved");
+    lua_pushinteger(L, (lua_Integer)m.peak);
+    lua_setfield(L, -2, "peak");
+    return 1;
+}
+
+/* il.cuda.trim(): returns unused pooled device memory to the driver. [-0, +0, e] */
+static int l_cuda_trim(lua_State *L) {
+    il_status s = il_cuda_trim(l_ctx(L));
+    return s == IL_OK ? 0 : l_fail(L, s);
+}
+
+/* il.cuda.tf32(on): lets f32 matrix products use TF32 tensor cores. [-0, +0, e] */
+static int l_cuda_tf32(lua_State *L) {
+    luaL_checkany(L, 1);
+    il_status s = il_cuda_set_tf32(l_ctx(L), lua_toboolean(L, 1));
+    return s == IL_OK ? 0 : l_fail(L, s);
+}
+
+/* il.cuda.limit(bytes): caps the device memory this state allocates (0: none). [-0, +0, e] */
+static int l_cuda_limit(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0, 1, "must be non-negative");
+    il_status s = il_cuda_set_memory_limit(l_ctx(L), (size_t)n);
+    return s == IL_OK ? 0 : l_fail(L, s);
 }
 
 /* __gc of the context box: runs at lua_close after every tensor's __gc (the box was marked for
@@ -196,6 +212,9 @@ static const luaL_Reg il_funcs[] = {
 static const luaL_Reg cuda_funcs[] = {
     {"available", l_cuda_available},
     {"memory", l_cuda_memory},
+    {"trim", l_cuda_trim},
+    {"tf32", l_cuda_tf32},
+    {"limit", l_cuda_limit},
     {NULL, NULL},
 };
 
@@ -208,11 +227,18 @@ L_EXPORT int luaopen_il(lua_State *L) {
     l_setfuncs(L, il_funcs);
     lua_pushstring(L, il_version());
     lua_setfield(L, -2, "version");
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 5);
     l_setfuncs(L, cuda_funcs);
     lua_setfield(L, -2, "cuda");
     l_open_tensor(L);
     l_open_create(L);
     l_open_nn(L);
+    l_open_data(L);
+    l_open_image(L);
+    l_open_expr(L);
+    l_open_plot(L);
+    l_open_schedule(L);
+    l_open_progress(L);
+    l_open_plotlines(L); /* after l_open_plot: extends il.plot */
     return 1;
 }

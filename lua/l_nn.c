@@ -129,6 +129,7 @@ static int net_step(lua_State *L) {
     l_checktensor(L, 3);
     il_loss loss = l_checkloss(L, 4);
     il_optim *opt = l_checkoptim(L, 5);
+    l_optim_prestep(L, 5); /* its schedule's rate, before anything is held */
     il_ctx *ctx = l_ctx(L);
     il_tensor *target = l_losstarget(L, &loss, 3), *out = NULL;
     il_tensor **slot = l_newslot(L);

@@ -18,9 +18,12 @@ typedef struct l_loss {
     il_loss loss;
 } l_loss;
 
+/* An optimizer userdata: user value 1 is its network, user value 2 its schedule (or nil),
+ * which `sched` points into. */
 typedef struct l_optim {
     il_optim *opt;
     il_optim_kind kind;
+    l_sched *sched;
 } l_optim;
 
 static const char *const loss_names[IL_LOSS_COUNT] = {"mse",           "bce", "bce_logits",
@@ -174,9 +177,10 @@ static int optim_new(lua_State *L) {
     il_optim_kind kind = (il_optim_kind)lua_tointeger(L, lua_upvalueindex(2));
     l_net *n = l_checknet(L, 1);
     il_optim_opts opts = optopts(L, 2, kind);
-    l_optim *o = (l_optim *)lua_newuserdatauv(L, sizeof *o, 1);
+    l_optim *o = (l_optim *)lua_newuserdatauv(L, sizeof *o, 2);
     o->opt = NULL;
     o->kind = kind;
+    o->sched = NULL;
     luaL_setmetatable(L, L_OPTIM_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
@@ -201,13 +205,17 @@ static int optim_index(lua_State *L) {
     const char *k = lua_tostring(L, 2);
     il_optim *opt = l_checkoptim(L, 1);
     if (k != NULL && strcmp(k, "lr") == 0)
-        lua_pushnumber(L, il_optim_lr(opt));
+        /* With a schedule: the rate of the next update. */
+        lua_pushnumber(L, o->sched != NULL ? l_schedlr(L, o->sched, il_optim_steps(opt))
+                                           : il_optim_lr(opt));
     else if (k != NULL && strcmp(k, "steps") == 0)
         lua_pushinteger(L, (lua_Integer)il_optim_steps(opt));
     else if (k != NULL && strcmp(k, "kind") == 0)
         lua_pushstring(L, optim_names[o->kind]);
     else if (k != NULL && strcmp(k, "net") == 0)
         lua_getiuservalue(L, 1, 1);
+    else if (k != NULL && strcmp(k, "schedule") == 0)
+        lua_pushvalue(L, lua_upvalueindex(2));
     else
         lua_pushnil(L);
     return 1;
@@ -219,6 +227,9 @@ static int optim_newindex(lua_State *L) {
     const char *k = lua_tostring(L, 2);
     if (k == NULL || strcmp(k, "lr") != 0)
         return luaL_error(L, "optimizer field '%s' is read-only or unknown", k ? k : "?");
+    if (((l_optim *)lua_touserdata(L, 1))->sched != NULL)
+        return luaL_error(L, "opt.lr is set by the optimizer's schedule; detach it first "
+                             "(opt:schedule(nil))");
     il_status s = il_optim_set_lr(opt, (double)luaL_checknumber(L, 3));
     if (s != IL_OK) return l_fail(L, s);
     return 0;
@@ -231,6 +242,55 @@ static int optim_tostring(lua_State *L) {
     else
         lua_pushfstring(L, "il.Optim (%s, lr=%f, steps=%I)", optim_names[o->kind],
                         il_optim_lr(o->opt), (lua_Integer)il_optim_steps(o->opt));
+    return 1;
+}
+
+/* ---- schedules ----------------------------------------------------------------------------- */
+
+l_sched *l_optim_sched(lua_State *L, int idx) {
+    l_checkoptim(L, idx);
+    return ((l_optim *)lua_touserdata(L, idx))->sched;
+}
+
+double l_optim_prestep(lua_State *L, int idx) {
+    il_optim *opt = l_checkoptim(L, idx);
+    l_optim *o = (l_optim *)lua_touserdata(L, idx);
+    double lr = 0;
+    if (o->sched == NULL) return il_optim_lr(opt);
+    il_status s = il_schedule_apply(o->sched->s, opt, L, &lr);
+    if (s != IL_OK) l_fail(L, s);
+    return lr;
+}
+
+void l_optim_attach(lua_State *L, int idx, int sidx) {
+    idx = lua_absindex(L, idx);
+    sidx = lua_absindex(L, sidx);
+    l_checkoptim(L, idx);
+    l_optim *o = (l_optim *)lua_touserdata(L, idx);
+    l_sched *ls = lua_isnil(L, sidx) ? NULL : l_checksched(L, sidx);
+    lua_pushvalue(L, sidx);
+    lua_setiuservalue(L, idx, 2);
+    o->sched = ls;
+    /* The optimizer's rate is the schedule's from now on, before any step. */
+    if (ls != NULL) l_optim_prestep(L, idx);
+}
+
+/* opt:schedule(s) -> opt: attaches s (nil or false: detaches, leaving the rate as it is);
+ * opt:schedule() -> the attached schedule or nil. [-0, +1, e] */
+static int optim_schedule(lua_State *L) {
+    l_checkoptim(L, 1);
+    if (lua_isnone(L, 2)) {
+        lua_getiuservalue(L, 1, 2);
+        return 1;
+    }
+    if (lua_type(L, 2) == LUA_TBOOLEAN && !lua_toboolean(L, 2)) {
+        lua_pushnil(L);
+        lua_replace(L, 2);
+    }
+    if (!lua_isnil(L, 2) && luaL_testudata(L, 2, L_SCHED_MT) == NULL)
+        return luaL_typeerror(L, 2, "schedule (il.schedule.*) or nil");
+    l_optim_attach(L, 1, 2);
+    lua_settop(L, 1);
     return 1;
 }
 
@@ -298,10 +358,14 @@ void l_open_train(lua_State *L) {
 
     luaL_newmetatable(L, L_OPTIM_MT);
     l_setfuncs(L, (const luaL_Reg[]){{"__gc", optim_gc},
-                                     {"__index", optim_index},
                                      {"__newindex", optim_newindex},
                                      {"__tostring", optim_tostring},
                                      {NULL, NULL}});
+    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx"); /* __index: upvalue 2 is opt:schedule */
+    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_pushcclosure(L, optim_schedule, 1);
+    lua_pushcclosure(L, optim_index, 2);
+    lua_setfield(L, -2, "__index");
     lua_pushliteral(L, L_OPTIM_MT);
     lua_setfield(L, -2, "__metatable");
     lua_createtable(L, 0, IL_OPTIM_COUNT); /* il.optim */

@@ -130,6 +130,29 @@ IL_API int il_ctx_threads(const il_ctx *ctx);
 /* Live tensor handles of this context (for leak checks). */
 IL_API int64_t il_ctx_live_tensors(const il_ctx *ctx);
 
+/* ---- devices ----------------------------------------------------------------------------- */
+
+/* Device memory of one context: bytes held by live tensors and workspaces (allocated), bytes
+ * the context's CUDA pool holds from the driver (reserved, >= allocated), and the high-water
+ * mark of allocated. For IL_DEVICE_CPU: the context's bytes_in_use/bytes_in_use/bytes_peak. */
+typedef struct il_device_mem_stats {
+    size_t allocated, reserved, peak;
+} il_device_mem_stats;
+
+/* IL_OK when CUDA tensors can be made on this context; else IL_E_DEVICE, the reason (no driver,
+ * no device, driver too old, built without CUDA) in il_errmsg. Initialises the device (stream,
+ * memory pool, cuBLAS) on first success. */
+IL_API il_status il_cuda_available(il_ctx *ctx);
+/* Memory statistics for dev. IL_E_DEVICE when dev is CUDA and it is unavailable. */
+IL_API il_status il_device_memory(il_ctx *ctx, il_device dev, il_device_mem_stats *out);
+/* Returns the context's unused pooled device memory to the driver (waits for queued work). */
+IL_API il_status il_cuda_trim(il_ctx *ctx);
+/* Lets f32 matrix products use TF32 tensor cores (on != 0); off by default (full f32). */
+IL_API il_status il_cuda_set_tf32(il_ctx *ctx, int on);
+/* Caps the context's allocated device bytes (0: no cap). A tensor that would pass the cap is
+ * IL_E_NOMEM, as is a real out-of-memory after the pool was trimmed and the allocation retried. */
+IL_API il_status il_cuda_set_memory_limit(il_ctx *ctx, size_t bytes);
+
 /* ---- tensors: creation ------------------------------------------------------------------- */
 
 /* Uninitialised contiguous tensor. shape may be NULL when ndim == 0 (a scalar). */
@@ -246,5 +269,7 @@ IL_API void il_ctx_free_string(il_ctx *ctx, char *s);
 #endif
 
 #include "ironlearn/nn.h"
+#include "ironlearn/schedule.h"
+#include "ironlearn/data.h"
 
 #endif
