@@ -7,6 +7,12 @@
 
 #include <string.h>
 
+#ifndef IL_HAVE_CUDA
+/* What every CUDA request says in a build without the backend. */
+#define NO_CUDA "cuda device not available: this build of iron-learn has no CUDA backend " \
+                "(built without CUDA)"
+#endif
+
 const struct il_backend_ops *ili_backend_get(il_ctx *ctx, il_device dev) {
     switch (dev) {
     case IL_DEVICE_CPU: return &ili_cpu_backend;
@@ -15,8 +21,7 @@ const struct il_backend_ops *ili_backend_get(il_ctx *ctx, il_device dev) {
         /* The first call on a context probes the device; later ones find ctx->cuda set. */
         if (ctx->cuda != NULL || ili_cuda_ready(ctx) == IL_OK) return &ili_cuda_backend;
 #else
-        ili_seterr(ctx, IL_E_DEVICE,
-                   "cuda device not available: this build of iron-learn has no CUDA backend");
+        ili_seterr(ctx, IL_E_DEVICE, "%s", NO_CUDA);
 #endif
         return NULL;
     default: break;
@@ -100,7 +105,7 @@ il_status il_device_memory(il_ctx *ctx, il_device dev, il_device_mem_stats *out)
 /* Built without the CUDA backend: every CUDA entry point says so. */
 static il_status no_cuda(il_ctx *ctx) {
     if (ctx == NULL) return IL_E_ARG;
-    return ili_seterr(ctx, IL_E_DEVICE, "cuda device not available: built without CUDA");
+    return ili_seterr(ctx, IL_E_DEVICE, "%s", NO_CUDA);
 }
 
 il_status il_cuda_available(il_ctx *ctx) { return no_cuda(ctx); }

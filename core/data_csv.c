@@ -41,9 +41,11 @@ static int nextline(csv *c, span *ln) {
         const char *e = nl ? nl : c->end;
         c->p = nl ? nl + 1 : c->end;
         c->line++;
-        while (e > s && isblank_(e[-1])) e--;
+        while (e > s && isblank_(e[-1]))
+            e--;
         const char *t = s;
-        while (t < e && isblank_(*t)) t++;
+        while (t < e && isblank_(*t))
+            t++;
         if (t < e) {
             ln->s = s;
             ln->e = e;
@@ -66,8 +68,10 @@ static int nextfield(span *ln, char delim, span *f) {
     }
     f->s = ln->s;
     f->e = p;
-    while (f->s < f->e && isblank_(*f->s)) f->s++;
-    while (f->e > f->s && isblank_(f->e[-1])) f->e--;
+    while (f->s < f->e && isblank_(*f->s))
+        f->s++;
+    while (f->e > f->s && isblank_(f->e[-1]))
+        f->e--;
     f->done = 0;
     if (p == ln->e)
         ln->done = 1;
@@ -79,7 +83,8 @@ static int nextfield(span *ln, char delim, span *f) {
 static int64_t countfields(span ln, char delim) {
     int64_t n = 0;
     span f;
-    while (nextfield(&ln, delim, &f)) n++;
+    while (nextfield(&ln, delim, &f))
+        n++;
     return n;
 }
 
@@ -132,8 +137,9 @@ static il_status parserow(csv *c, span ln, int64_t ncols, double *row) {
         if (tonumber(f, &row[j])) continue;
         int n = (int)(f.e - f.s);
         if (n == 0)
-            return ili_seterr(c->ctx, IL_E_FORMAT, "%s:%lld: column %lld is empty, expected a number",
-                              c->name, (long long)c->line, (long long)j + 1);
+            return ili_seterr(c->ctx, IL_E_FORMAT,
+                              "%s:%lld: column %lld is empty, expected a number", c->name,
+                              (long long)c->line, (long long)j + 1);
         return ili_seterr(c->ctx, IL_E_FORMAT, "%s:%lld: column %lld ('%.*s') is not a number",
                           c->name, (long long)c->line, (long long)j + 1, n > 32 ? 32 : n, f.s);
     }
@@ -145,16 +151,20 @@ static il_status parsebody(csv *c, int64_t ncols, const csv *start, il_dtype dt,
     csv scan = *start;
     span ln;
     int64_t rows = 0;
-    while (nextline(&scan, &ln)) rows++;
-    if (rows > ((int64_t)1 << 40) / ncols) return ili_seterr(c->ctx, IL_E_RANGE, "%s: too large", c->name);
+    while (nextline(&scan, &ln))
+        rows++;
+    if (rows > ((int64_t)1 << 40) / ncols)
+        return ili_seterr(c->ctx, IL_E_RANGE, "%s: too large", c->name);
     size_t bytes = (size_t)(rows * ncols > 0 ? rows * ncols : 1) * sizeof(double);
     double *buf = ili_malloc(c->ctx, bytes);
     if (buf == NULL) return ili_nomem(c->ctx, bytes);
     il_status s = IL_OK;
     *c = *start;
-    for (int64_t i = 0; s == IL_OK && nextline(c, &ln); i++) s = parserow(c, ln, ncols, buf + i * ncols);
+    for (int64_t i = 0; s == IL_OK && nextline(c, &ln); i++)
+        s = parserow(c, ln, ncols, buf + i * ncols);
     int64_t shape[2] = {rows, ncols};
-    if (s == IL_OK) s = il_tensor_from_data(c->ctx, 2, shape, dt, IL_DEVICE_CPU, buf, IL_DTYPE_F64, out);
+    if (s == IL_OK)
+        s = il_tensor_from_data(c->ctx, 2, shape, dt, IL_DEVICE_CPU, buf, IL_DTYPE_F64, out);
     ili_free(c->ctx, buf, bytes);
     return s;
 }
@@ -163,7 +173,8 @@ static il_status parsebody(csv *c, int64_t ncols, const csv *start, il_dtype dt,
 static il_status headernames(csv *c, span ln, char **names) {
     ili_sbuf b = {c->ctx, NULL, 0, 0, 0};
     span f;
-    while (nextfield(&ln, c->delim, &f)) addname(&b, f);
+    while (nextfield(&ln, c->delim, &f))
+        addname(&b, f);
     return ili_sbuf_finish(&b, names);
 }
 

@@ -55,7 +55,8 @@ il_status ili_read_file(il_ctx *ctx, const char *path, char **buf, size_t *len) 
 il_status ili_write_file_atomic(il_ctx *ctx, const char *path, const void *data, size_t len) {
     char tmp[4096];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp) return ili_seterr(ctx, IL_E_IO, "%s: path too long", path);
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return ili_seterr(ctx, IL_E_IO, "%s: path too long", path);
     FILE *f = fopen(tmp, "wb");
     if (f == NULL) return ili_seterr(ctx, IL_E_IO, "%s: cannot write (%s)", path, strerror(errno));
     size_t put = fwrite(data, 1, len, f);

@@ -41,8 +41,8 @@ static il_status getint(jload *j, const cJSON *obj, const char *key, int require
         return ili_seterr(j->ctx, IL_E_FORMAT, "%s: missing field '%s'", j->name, key);
     }
     if (!cJSON_IsNumber(it))
-        return ili_seterr(j->ctx, IL_E_FORMAT, "%s: field '%s' is %s, expected an integer",
-                          j->name, key, jtype(it));
+        return ili_seterr(j->ctx, IL_E_FORMAT, "%s: field '%s' is %s, expected an integer", j->name,
+                          key, jtype(it));
     double d = it->valuedouble;
     if (!(d >= (double)lo && d <= 1e12 && d == floor(d)))
         return ili_seterr(j->ctx, IL_E_FORMAT, "%s: field '%s' must be an integer >= %lld, got %g",
@@ -71,8 +71,9 @@ static il_status getmatrix(jload *j, const cJSON *obj, const char *key, int64_t 
     il_status s = IL_OK;
     for (const cJSON *v = arr->child; v != NULL && s == IL_OK; v = v->next, i++) {
         if (!cJSON_IsNumber(v))
-            s = ili_seterr(j->ctx, IL_E_FORMAT, "%s: field '%s': element %lld is %s, expected a number",
-                           j->name, key, (long long)i + 1, jtype(v));
+            s = ili_seterr(j->ctx, IL_E_FORMAT,
+                           "%s: field '%s': element %lld is %s, expected a number", j->name, key,
+                           (long long)i + 1, jtype(v));
         else
             buf[i] = v->valuedouble;
     }

@@ -15,8 +15,10 @@ il_status il_data_grid(il_ctx *ctx, int64_t w, int64_t h, il_dtype dt, il_tensor
     if (out == NULL) return ili_seterr(ctx, IL_E_ARG, "grid: out is NULL");
     *out = NULL;
     if (w < 1 || h < 1 || w > ((int64_t)1 << 30) / h)
-        return ili_seterr(ctx, IL_E_ARG, "grid: size %lld x %lld must be at least 1 x 1 and at "
-                          "most 2^30 pixels", (long long)w, (long long)h);
+        return ili_seterr(ctx, IL_E_ARG,
+                          "grid: size %lld x %lld must be at least 1 x 1 and at "
+                          "most 2^30 pixels",
+                          (long long)w, (long long)h);
     int64_t shape[2] = {w * h, 2};
     il_tensor *g = NULL;
     IL_TRY(il_tensor_empty(ctx, 2, shape, IL_DTYPE_F64, IL_DEVICE_CPU, &g));
@@ -35,15 +37,18 @@ il_status il_data_grid(il_ctx *ctx, int64_t w, int64_t h, il_dtype dt, il_tensor
     return s;
 }
 
-il_status il_data_pixels(il_ctx *ctx, const il_tensor *img, il_tensor **coords, il_tensor **values) {
+il_status il_data_pixels(il_ctx *ctx, const il_tensor *img, il_tensor **coords,
+                         il_tensor **values) {
     IL_TRY(ili_check_tensor(ctx, img, "pixels"));
     if (coords == NULL || values == NULL) return ili_seterr(ctx, IL_E_ARG, "pixels: out is NULL");
     *coords = *values = NULL;
     int nd = il_tensor_ndim(img);
     const int64_t *sh = il_tensor_shape(img);
     if (nd != 2 && nd != 3)
-        return ili_seterr(ctx, IL_E_SHAPE, "pixels: expected an image (H, W) or (H, W, C), got a "
-                          "%d-d tensor", nd);
+        return ili_seterr(ctx, IL_E_SHAPE,
+                          "pixels: expected an image (H, W) or (H, W, C), got a "
+                          "%d-d tensor",
+                          nd);
     int64_t vshape[2] = {sh[0] * sh[1], nd == 3 ? sh[2] : 1};
     il_dtype dt = il_tensor_dtype(img) == IL_DTYPE_I64 ? IL_DTYPE_F32 : il_tensor_dtype(img);
     il_tensor *flat = NULL;
@@ -65,7 +70,8 @@ il_status il_data_permutation(il_ctx *ctx, int64_t n, const uint64_t *seed, int6
     if (n < 0 || (perm == NULL && n > 0))
         return ili_seterr(ctx, IL_E_ARG, "permutation: bad size or NULL output");
     ili_rng local, *r = ili_pick_rng(ctx, seed, &local);
-    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
     for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
         int64_t j = (int64_t)ili_rng_below(r, (uint64_t)i + 1);
         int64_t tmp = perm[i];
@@ -93,7 +99,8 @@ il_status il_data_take_rows(il_ctx *ctx, const il_tensor *t, const int64_t *idx,
     il_status s = src && dst ? IL_OK : ili_nomem(ctx, srcb + dstb);
     if (s == IL_OK) s = il_tensor_read(ctx, t, src, t->dtype, numel);
     if (s == IL_OK) {
-        for (int64_t i = 0; i < n; i++) memcpy(dst + (size_t)i * row, src + (size_t)idx[i] * row, row);
+        for (int64_t i = 0; i < n; i++)
+            memcpy(dst + (size_t)i * row, src + (size_t)idx[i] * row, row);
         int64_t shape[IL_MAX_DIMS];
         memcpy(shape, t->shape, sizeof shape);
         shape[0] = n;
@@ -123,7 +130,8 @@ il_status il_data_split(il_ctx *ctx, const il_tensor *x, const il_tensor *y, int
     if (shuffle)
         s = il_data_permutation(ctx, rows, seed, perm);
     else
-        for (int64_t i = 0; i < rows; i++) perm[i] = i;
+        for (int64_t i = 0; i < rows; i++)
+            perm[i] = i;
     if (s == IL_OK) s = il_data_take_rows(ctx, x, perm, ntrain, &out->x);
     if (s == IL_OK) s = il_data_take_rows(ctx, y, perm, ntrain, &out->y);
     if (s == IL_OK) s = il_data_take_rows(ctx, x, perm + ntrain, ntest, &out->x_test);

@@ -55,14 +55,17 @@ typedef struct val {
     double c;
 } val;
 
-static const il_op binops[] = {[EX_ADD] = IL_OP_ADD, [EX_SUB] = IL_OP_SUB, [EX_MUL] = IL_OP_MUL,
-                               [EX_DIV] = IL_OP_DIV, [EX_POW] = IL_OP_POW};
+static const il_op binops[] = {[EX_ADD] = IL_OP_ADD,
+                               [EX_SUB] = IL_OP_SUB,
+                               [EX_MUL] = IL_OP_MUL,
+                               [EX_DIV] = IL_OP_DIV,
+                               [EX_POW] = IL_OP_POW};
 
 static il_status tval(il_ctx *ctx, const il_expr *e, int32_t i, const il_tensor *x, val *out);
 
 /* tan has no tensor op: sin/cos, which is how tan is defined. */
 static il_status tensor_fn(il_ctx *ctx, int f, const il_tensor *a, il_tensor **out) {
-    static const il_op ops[] = {[FN_SIN] = IL_OP_SIN, [FN_COS] = IL_OP_COS, [FN_EXP] = IL_OP_EXP,
+    static const il_op ops[] = {[FN_SIN] = IL_OP_SIN, [FN_COS] = IL_OP_COS,   [FN_EXP] = IL_OP_EXP,
                                 [FN_LOG] = IL_OP_LOG, [FN_SQRT] = IL_OP_SQRT, [FN_ABS] = IL_OP_ABS};
     if (f != FN_TAN) return il_tensor_unary(ctx, ops[f], a, out);
     il_tensor *s = NULL, *c = NULL;
@@ -110,9 +113,7 @@ static il_status tval(il_ctx *ctx, const il_expr *e, int32_t i, const il_tensor 
     case EX_NUM: out->c = n->v; return IL_OK;
     case EX_X: return il_tensor_ref(ctx, x, &out->t);
     case EX_NEG:
-    case EX_FN:
-        IL_TRY(tval(ctx, e, n->a, x, &a));
-        return tunary(ctx, n, a, out);
+    case EX_FN: IL_TRY(tval(ctx, e, n->a, x, &a)); return tunary(ctx, n, a, out);
     default: {
         IL_TRY(tval(ctx, e, n->a, x, &a));
         il_status s = tval(ctx, e, n->b, x, &b);

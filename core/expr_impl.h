@@ -14,10 +14,27 @@
 #define ILI_EXPR_MAX_DEPTH 2000
 
 typedef enum ili_ex_kind {
-    EX_NUM, EX_X, EX_NEG, EX_ADD, EX_SUB, EX_MUL, EX_DIV, EX_POW, EX_FN
+    EX_NUM,
+    EX_X,
+    EX_NEG,
+    EX_ADD,
+    EX_SUB,
+    EX_MUL,
+    EX_DIV,
+    EX_POW,
+    EX_FN
 } ili_ex_kind;
 
-typedef enum ili_ex_fn { FN_SIN, FN_COS, FN_TAN, FN_EXP, FN_LOG, FN_SQRT, FN_ABS, FN_COUNT } ili_ex_fn;
+typedef enum ili_ex_fn {
+    FN_SIN,
+    FN_COS,
+    FN_TAN,
+    FN_EXP,
+    FN_LOG,
+    FN_SQRT,
+    FN_ABS,
+    FN_COUNT
+} ili_ex_fn;
 
 typedef struct ili_ex_node {
     int kind, fn;  /* ili_ex_kind; ili_ex_fn for EX_FN */

@@ -42,8 +42,8 @@ void il_expr_free(il_expr *e) {
 int32_t ili_expr_add(il_expr *e, int kind, int fn, int32_t a, int32_t b, double v) {
     if (e->n == e->cap) {
         int32_t ncap = e->cap ? e->cap * 2 : 16;
-        ili_ex_node *nn = ili_realloc(e->ctx, e->nodes, (size_t)e->cap * sizeof *nn,
-                                      (size_t)ncap * sizeof *nn);
+        ili_ex_node *nn =
+            ili_realloc(e->ctx, e->nodes, (size_t)e->cap * sizeof *nn, (size_t)ncap * sizeof *nn);
         if (nn == NULL) {
             ili_nomem(e->ctx, (size_t)ncap * sizeof *nn);
             return -1;
@@ -71,7 +71,7 @@ typedef struct parser {
     const char *src;
     size_t len, pos; /* pos: the next unread byte */
     int nest;
-    int failed;      /* an error is set; every rule returns -1 from then on */
+    int failed;       /* an error is set; every rule returns -1 from then on */
     il_status status; /* of the failure */
 } parser;
 
@@ -79,7 +79,8 @@ typedef struct parser {
 static int32_t synerr(parser *p, size_t pos, const char *fmt, const char *arg) {
     char what[160];
     size_t n = 0;
-    while (n < p->len && n < 40 && p->src[n] != '\0') n++;
+    while (n < p->len && n < 40 && p->src[n] != '\0')
+        n++;
     snprintf(what, sizeof what, fmt, arg);
     ili_seterr(p->e->ctx, IL_E_FORMAT, "%.*s%s: %s at column %zu", (int)n, p->src,
                n < p->len ? "..." : "", what, pos + 1);
@@ -121,15 +122,18 @@ static int32_t unary(parser *p);
 static int32_t number(parser *p) {
     size_t s = p->pos, i = s;
     char buf[72];
-    while (i < p->len && isdigit((unsigned char)p->src[i])) i++;
+    while (i < p->len && isdigit((unsigned char)p->src[i]))
+        i++;
     if (i < p->len && p->src[i] == '.') i++;
-    while (i < p->len && isdigit((unsigned char)p->src[i])) i++;
+    while (i < p->len && isdigit((unsigned char)p->src[i]))
+        i++;
     if (i < p->len && (p->src[i] == 'e' || p->src[i] == 'E')) {
         size_t j = i + 1;
         if (j < p->len && (p->src[j] == '+' || p->src[j] == '-')) j++;
         if (j < p->len && isdigit((unsigned char)p->src[j])) {
             i = j;
-            while (i < p->len && isdigit((unsigned char)p->src[i])) i++;
+            while (i < p->len && isdigit((unsigned char)p->src[i]))
+                i++;
         }
     }
     if (i - s >= sizeof buf) return synerr(p, s, "%s", "number too long");
@@ -142,7 +146,8 @@ static int32_t number(parser *p) {
 /* x, or a function applied to a parenthesised expression. */
 static int32_t name(parser *p) {
     size_t s = p->pos;
-    while (p->pos < p->len && isalnum((unsigned char)p->src[p->pos])) p->pos++;
+    while (p->pos < p->len && isalnum((unsigned char)p->src[p->pos]))
+        p->pos++;
     size_t n = p->pos - s;
     if (n == 1 && p->src[s] == 'x') return add(p, EX_X, 0, -1, -1, 0);
     for (int f = 0; f < FN_COUNT; f++) {
@@ -157,8 +162,10 @@ static int32_t name(parser *p) {
     }
     char word[40];
     snprintf(word, sizeof word, "%.*s", (int)(n < 32 ? n : 32), p->src + s);
-    return synerr(p, s, "unknown name '%s', expected x or a function (sin, cos, tan, exp, log, "
-                  "sqrt, abs)", word);
+    return synerr(p, s,
+                  "unknown name '%s', expected x or a function (sin, cos, tan, exp, log, "
+                  "sqrt, abs)",
+                  word);
 }
 
 static int32_t primary(parser *p) {
@@ -225,8 +232,7 @@ il_status il_expr_parse_n(il_ctx *ctx, const char *src, size_t len, il_expr **ou
     IL_TRY(ili_expr_new(ctx, &e));
     parser p = {e, src ? src : "", len, 0, 0, 0, IL_OK};
     int32_t root = expr(&p);
-    if (!p.failed && peek(&p) != '\0')
-        synerr(&p, p.pos, "%s", "expected an operator or the end");
+    if (!p.failed && peek(&p) != '\0') synerr(&p, p.pos, "%s", "expected an operator or the end");
     /* A NUL byte inside the buffer lands here too: peek reports it as the end. */
     if (!p.failed && p.pos < len) synerr(&p, p.pos, "%s", "unexpected NUL byte");
     if (p.failed) {
@@ -247,8 +253,10 @@ il_status il_expr_parse(il_ctx *ctx, const char *src, il_expr **out) {
 /* Binding strength: + - 1, * / 2, unary minus 3, ^ 4, atoms 5. */
 static int prec(int kind) {
     switch (kind) {
-    case EX_ADD: case EX_SUB: return 1;
-    case EX_MUL: case EX_DIV: return 2;
+    case EX_ADD:
+    case EX_SUB: return 1;
+    case EX_MUL:
+    case EX_DIV: return 2;
     case EX_NEG: return 3;
     case EX_POW: return 4;
     default: return 5;
@@ -284,8 +292,8 @@ static void sub(const il_expr *e, int32_t i, int wrap, ili_sbuf *b) {
 }
 
 static void print(const il_expr *e, int32_t i, ili_sbuf *b) {
-    static const char *const ops[] = {[EX_ADD] = " + ", [EX_SUB] = " - ", [EX_MUL] = "*",
-                                      [EX_DIV] = "/", [EX_POW] = "^"};
+    static const char *const ops[] = {
+        [EX_ADD] = " + ", [EX_SUB] = " - ", [EX_MUL] = "*", [EX_DIV] = "/", [EX_POW] = "^"};
     const ili_ex_node *n = &e->nodes[i];
     int p = prec(n->kind);
     switch (n->kind) {

@@ -109,8 +109,10 @@ static il_status yrange(sampler *s) {
         hi = fx > hi ? fx : hi;
     }
     if (!any)
-        return ili_seterr(s->ctx, IL_E_NUMERIC, "sample: f is undefined (NaN or infinite) "
-                          "everywhere on x in [%g, %g]", s->o.xlo, s->o.xhi);
+        return ili_seterr(s->ctx, IL_E_NUMERIC,
+                          "sample: f is undefined (NaN or infinite) "
+                          "everywhere on x in [%g, %g]",
+                          s->o.xlo, s->o.xhi);
     double pad = hi > lo ? (hi - lo) / 10 : 1;
     s->o.ylo = lo - pad;
     s->o.yhi = hi + pad;
@@ -121,7 +123,9 @@ static il_status label(sampler *s, double x, double y, double fx, int *lab) {
     switch (s->o.rule) {
     case IL_SAMPLE_ABOVE: *lab = y > fx; return IL_OK;
     case IL_SAMPLE_BELOW: *lab = y < fx; return IL_OK;
-    case IL_SAMPLE_BETWEEN: *lab = fx >= 0 ? (y >= 0 && y <= fx) : (y <= 0 && y >= fx); return IL_OK;
+    case IL_SAMPLE_BETWEEN:
+        *lab = fx >= 0 ? (y >= 0 && y <= fx) : (y <= 0 && y >= fx);
+        return IL_OK;
     default: {
         *lab = 0;
         IL_TRY(s->o.fn(s->o.ud, x, y, fx, lab));
@@ -134,12 +138,14 @@ static il_status label(sampler *s, double x, double y, double fx, int *lab) {
 static il_status giveup(sampler *s, int64_t need[2], int64_t have[2]) {
     for (int l = 0; l < 2; l++)
         if (s->o.balance && have[l] < need[l] && s->undefined < s->draws / 2)
-            return ili_seterr(s->ctx, IL_E_NUMERIC, "sample: gave up after %lld draws: found "
+            return ili_seterr(s->ctx, IL_E_NUMERIC,
+                              "sample: gave up after %lld draws: found "
                               "%lld of %lld points labelled %d; widen the y range or drop balance",
                               (long long)s->draws, (long long)have[l], (long long)need[l], l);
-    return ili_seterr(s->ctx, IL_E_NUMERIC, "sample: gave up after %lld draws: f is undefined "
-                      "(NaN or infinite) at %lld of them on x in [%g, %g]", (long long)s->draws,
-                      (long long)s->undefined, s->o.xlo, s->o.xhi);
+    return ili_seterr(s->ctx, IL_E_NUMERIC,
+                      "sample: gave up after %lld draws: f is undefined "
+                      "(NaN or infinite) at %lld of them on x in [%g, %g]",
+                      (long long)s->draws, (long long)s->undefined, s->o.xlo, s->o.xhi);
 }
 
 /* Fills cnt points (pts: cnt x 2, labs: cnt) of one set. */
@@ -166,7 +172,8 @@ static il_status fill(sampler *s, int64_t cnt, double *pts, double *labs) {
     return IL_OK;
 }
 
-static il_status checkopts(il_ctx *ctx, const il_expr *e, const il_sample_opts *o, il_dataset *out) {
+static il_status checkopts(il_ctx *ctx, const il_expr *e, const il_sample_opts *o,
+                           il_dataset *out) {
     if (e == NULL || o == NULL || out == NULL || e->root < 0)
         return ili_seterr(ctx, IL_E_ARG, "sample: NULL argument");
     if (o->n < 0 || o->test < 0 || o->n > ((int64_t)1 << 30) || o->test > ((int64_t)1 << 30))
@@ -175,7 +182,8 @@ static il_status checkopts(il_ctx *ctx, const il_expr *e, const il_sample_opts *
         return ili_seterr(ctx, IL_E_ARG, "sample: ranges need lo < hi");
     if (o->rule < IL_SAMPLE_BETWEEN || o->rule > IL_SAMPLE_CUSTOM ||
         (o->rule == IL_SAMPLE_CUSTOM && o->fn == NULL))
-        return ili_seterr(ctx, IL_E_ARG, "sample: unknown rule, or a custom rule without a function");
+        return ili_seterr(ctx, IL_E_ARG,
+                          "sample: unknown rule, or a custom rule without a function");
     if (il_dtype_size(o->dtype) == 0) return ili_seterr(ctx, IL_E_DTYPE, "sample: unknown dtype");
     return IL_OK;
 }
@@ -193,7 +201,8 @@ static il_status maketensors(sampler *s, const double *pts, const double *labs, 
                                &out->y_test);
 }
 
-il_status il_expr_sample(il_ctx *ctx, const il_expr *e, const il_sample_opts *opts, il_dataset *out) {
+il_status il_expr_sample(il_ctx *ctx, const il_expr *e, const il_sample_opts *opts,
+                         il_dataset *out) {
     if (ctx == NULL) return IL_E_ARG;
     if (out) memset(out, 0, sizeof *out);
     IL_TRY(checkopts(ctx, e, opts, out));

@@ -25,7 +25,8 @@ static void convert(const unsigned char *p, int64_t n, int c, int gray, double *
     for (int64_t i = 0; i < n; i++) {
         const unsigned char *q = p + i * c;
         if (!gray) {
-            for (int k = 0; k < c; k++) out[i * c + k] = q[k] / 255.0;
+            for (int k = 0; k < c; k++)
+                out[i * c + k] = q[k] / 255.0;
             continue;
         }
         double v = c >= 3 ? (0.299 * q[0] + 0.587 * q[1] + 0.114 * q[2]) / 255.0 : q[0] / 255.0;
@@ -51,8 +52,10 @@ static void resize(const fimg *src, fimg *dst) {
             for (int64_t k = 0; k < src->c; k++) {
                 const double *s = src->v;
                 int64_t c = src->c;
-                double top = s[(y0 * src->w + x0) * c + k] * (1 - tx) + s[(y0 * src->w + x1) * c + k] * tx;
-                double bot = s[(y1 * src->w + x0) * c + k] * (1 - tx) + s[(y1 * src->w + x1) * c + k] * tx;
+                double top =
+                    s[(y0 * src->w + x0) * c + k] * (1 - tx) + s[(y0 * src->w + x1) * c + k] * tx;
+                double bot =
+                    s[(y1 * src->w + x0) * c + k] * (1 - tx) + s[(y1 * src->w + x1) * c + k] * tx;
                 dst->v[(r * dst->w + col) * c + k] = top * (1 - ty) + bot * ty;
             }
         }
@@ -73,7 +76,8 @@ static il_status finish(il_ctx *ctx, fimg *img, const il_image_opts *o, il_tenso
     }
     int64_t n = sized.w * sized.h * sized.c;
     if (o->has_threshold)
-        for (int64_t i = 0; i < n; i++) sized.v[i] = sized.v[i] >= o->threshold ? 1.0 : 0.0;
+        for (int64_t i = 0; i < n; i++)
+            sized.v[i] = sized.v[i] >= o->threshold ? 1.0 : 0.0;
     int64_t shape[3] = {sized.h, sized.w, sized.c};
     il_status s = il_tensor_from_data(ctx, sized.c == 1 ? 2 : 3, shape, IL_DTYPE_F32, IL_DEVICE_CPU,
                                       sized.v, IL_DTYPE_F64, out);
@@ -113,14 +117,19 @@ static il_status saveshape(il_ctx *ctx, const il_tensor *t, int *w, int *h, int 
     int nd = il_tensor_ndim(t);
     const int64_t *sh = il_tensor_shape(t);
     if (nd != 2 && nd != 3)
-        return ili_seterr(ctx, IL_E_SHAPE, "image_save: expected (H, W) or (H, W, C), got a %d-d "
-                          "tensor", nd);
+        return ili_seterr(ctx, IL_E_SHAPE,
+                          "image_save: expected (H, W) or (H, W, C), got a %d-d "
+                          "tensor",
+                          nd);
     int64_t ch = nd == 3 ? sh[2] : 1;
     if (ch < 1 || ch > 4)
-        return ili_seterr(ctx, IL_E_SHAPE, "image_save: %lld channels, expected 1 to 4", (long long)ch);
+        return ili_seterr(ctx, IL_E_SHAPE, "image_save: %lld channels, expected 1 to 4",
+                          (long long)ch);
     if (sh[0] < 1 || sh[1] < 1 || sh[0] > 65536 || sh[1] > 65536)
-        return ili_seterr(ctx, IL_E_SHAPE, "image_save: %lld x %lld pixels, expected 1 to 65536 a "
-                          "side", (long long)sh[1], (long long)sh[0]);
+        return ili_seterr(ctx, IL_E_SHAPE,
+                          "image_save: %lld x %lld pixels, expected 1 to 65536 a "
+                          "side",
+                          (long long)sh[1], (long long)sh[0]);
     *h = (int)sh[0];
     *w = (int)sh[1];
     *c = (int)ch;

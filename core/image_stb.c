@@ -4,9 +4,9 @@
  *
  * stb's allocation macros take no context, so the running call (its context and its live
  * blocks) sits in a thread-local pointer for the call's duration, set and cleared here and never
- * seen elsewhere; each block carries its size in a header so frees are counted exactly. The implementations
- * are static (STB_IMAGE_STATIC), so a host linking its own stb never clashes with ours. Compiled
- * without warnings (third-party code), see core/CMakeLists.txt.
+ * seen elsewhere; each block carries its size in a header so frees are counted exactly. The
+ * implementations are static (STB_IMAGE_STATIC), so a host linking its own stb never clashes with
+ * ours. Compiled without warnings (third-party code), see core/CMakeLists.txt.
  */
 #include "data_impl.h"
 
@@ -41,8 +41,10 @@ static void link_(blk *b) {
 }
 
 static void unlink_(blk *b) {
-    if (b->prev) b->prev->next = b->next;
-    else if (cur && cur->live == b) cur->live = b->next;
+    if (b->prev)
+        b->prev->next = b->next;
+    else if (cur && cur->live == b)
+        cur->live = b->next;
     if (b->next) b->next->prev = b->prev;
     b->prev = b->next = NULL;
 }
@@ -86,7 +88,8 @@ static void *stb_realloc(void *p, size_t n) {
 /* Ends a call: the result block (if any) leaves the list, anything else left is freed. */
 static void endcall(stbcall *c, void *result) {
     if (result) unlink_((blk *)result - 1);
-    while (c->live) stb_free(c->live + 1);
+    while (c->live)
+        stb_free(c->live + 1);
     cur = NULL;
 }
 

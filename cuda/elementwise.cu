@@ -328,11 +328,12 @@ il_status ilc_bias_act(il_ctx *ctx, const il_tdesc *y, const il_tdesc *bias, dou
     return IL_OK;
 }
 
-/* y = G(y, v) in place with G an activation-gradient op (MATMUL's GRAD epilogue). */
+/* y = G(y, v) in place with G a BINARY op, normally an activation gradient (MATMUL's GRAD
+ * epilogue). */
 il_status ilc_act_grad_inplace(il_ctx *ctx, il_op g, const il_tdesc *y, const il_tdesc *v,
                                double p) {
     ew e = code_of(g);
-    if (e < E_TANH_G || e > E_SINE_G)
+    if (!((e >= E_ADD && e <= E_MIN) || (e >= E_TANH_G && e <= E_SINE_G)))
         return ili_seterr(ctx, IL_E_INTERNAL, "matmul: malformed epilogue");
     il_opcall c;
     memset(&c, 0, sizeof c);

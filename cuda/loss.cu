@@ -225,7 +225,9 @@ static void launch(il_op op, const loss_args &a, unsigned grid, cudaStream_t st)
  * 0..F-1; IL_E_INTERNAL, IL_E_NOMEM, IL_E_DEVICE.
  */
 il_status ilc_loss(il_ctx *ctx, const il_opcall *c) {
-    if (c->op < IL_OP_LOSS_MSE || c->op > IL_OP_LOSS_HUBER)
+    if (c->op != IL_OP_LOSS_MSE && c->op != IL_OP_LOSS_BCE && c->op != IL_OP_LOSS_BCE_LOGITS &&
+        c->op != IL_OP_LOSS_CE_INDEX && c->op != IL_OP_LOSS_CE_PROBS && c->op != IL_OP_LOSS_L1 &&
+        c->op != IL_OP_LOSS_HUBER)
         return ili_seterr(ctx, IL_E_INTERNAL, "cuda loss: unexpected op %s", il_op_name(c->op));
     IL_TRY(check_call(ctx, c));
     ilc_state *s = ilc_of(ctx);

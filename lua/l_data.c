@@ -65,13 +65,15 @@ const uint64_t *l_optseed(lua_State *L, int idx, uint64_t *buf) {
 
 /* Pushes n empty tensor slots into slots[0..n-1]. [-0, +n, m] */
 static void pushslots(lua_State *L, il_tensor ***slots, int n) {
-    for (int i = 0; i < n; i++) slots[i] = l_newslot(L);
+    for (int i = 0; i < n; i++)
+        slots[i] = l_newslot(L);
 }
 
 /* Stores the dataset's tensors into the four slots on top. [-0, +0, -] */
 static void setdataset(lua_State *L, il_tensor **slots[4], il_dataset *d) {
     il_tensor *t[4] = {d->x, d->y, d->x_test, d->y_test};
-    for (int i = 0; i < 4; i++) l_settensor(L, slots[i], t[i], il_tensor_storage_bytes(t[i]));
+    for (int i = 0; i < 4; i++)
+        l_settensor(L, slots[i], t[i], il_tensor_storage_bytes(t[i]));
 }
 
 /* il.data.load_json(path[, field][, {dtype=}]) -> x, y, x_test, y_test [-0, +4, e] */
@@ -202,8 +204,10 @@ static int64_t testrows(lua_State *L, int idx, int64_t rows) {
     double t = l_optnum(L, idx, "test", 0.2);
     if (t > 0 && t < 1) return (int64_t)llround(t * (double)rows);
     if (t >= 0 && t == floor(t) && t <= (double)rows) return (int64_t)t;
-    return luaL_error(L, "option 'test' must be a fraction in (0, 1) or a row count in 0..%I, "
-                      "got %f", (lua_Integer)rows, t);
+    return luaL_error(L,
+                      "option 'test' must be a fraction in (0, 1) or a row count in 0..%I, "
+                      "got %f",
+                      (lua_Integer)rows, t);
 }
 
 /* il.data.split(x, y, {test=0.2, shuffle=true, seed=}) -> x_train, y_train, x_test, y_test
@@ -227,9 +231,14 @@ static int l_split(lua_State *L) {
 }
 
 static const luaL_Reg data_funcs[] = {
-    {"load_json", l_load_json}, {"load_csv", l_load_csv}, {"image_from_csv", l_image_from_csv},
-    {"grid", l_grid},           {"pixels", l_pixels},     {"split", l_split},
-    {"batches", l_batches},     {NULL, NULL},
+    {"load_json", l_load_json},
+    {"load_csv", l_load_csv},
+    {"image_from_csv", l_image_from_csv},
+    {"grid", l_grid},
+    {"pixels", l_pixels},
+    {"split", l_split},
+    {"batches", l_batches},
+    {NULL, NULL},
 };
 
 void l_open_data(lua_State *L) {

@@ -140,8 +140,8 @@ static int l_roll(lua_State *L) {
 }
 
 static const luaL_Reg expr_meta[] = {
-    {"__gc", expr_gc},           {"__close", expr_gc}, {"__tostring", expr_tostring},
-    {"__call", expr_call},       {"__index", expr_index}, {NULL, NULL},
+    {"__gc", expr_gc},     {"__close", expr_gc},    {"__tostring", expr_tostring},
+    {"__call", expr_call}, {"__index", expr_index}, {NULL, NULL},
 };
 
 static const luaL_Reg expr_funcs[] = {

@@ -28,7 +28,8 @@ static il_status luarule(void *ud, double x, double y, double fx, int *label) {
     lua_pushnumber(L, (lua_Number)fx);
     if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
-        il_status s = il_ctx_error(r->ctx, IL_E_ARG, "%s", msg ? msg : "error in the rule function");
+        il_status s =
+            il_ctx_error(r->ctx, IL_E_ARG, "%s", msg ? msg : "error in the rule function");
         lua_pop(L, 1);
         return s;
     }
@@ -38,8 +39,10 @@ static il_status luarule(void *ud, double x, double y, double fx, int *label) {
     else if (lua_type(L, -1) == LUA_TNUMBER)
         *label = lua_tonumber(L, -1) != 0;
     else
-        s = il_ctx_error(r->ctx, IL_E_ARG, "sample: the rule must return a boolean or a number, "
-                         "got %s", luaL_typename(L, -1));
+        s = il_ctx_error(r->ctx, IL_E_ARG,
+                         "sample: the rule must return a boolean or a number, "
+                         "got %s",
+                         luaL_typename(L, -1));
     lua_pop(L, 1);
     return s;
 }
@@ -80,7 +83,7 @@ static il_sample_rule optrule(lua_State *L, int idx, rulecall *r) {
             return (il_sample_rule)i;
         }
     return (il_sample_rule)luaL_error(L, "option 'rule' must be \"between\", \"above\", "
-                                      "\"below\" or a function");
+                                         "\"below\" or a function");
 }
 
 /* il.expr.sample(f | src, opts) -> x, y, x_test, y_test [-0, +4, e] */
@@ -103,11 +106,13 @@ int l_sample(lua_State *L) {
     o.fn = luarule;
     o.ud = &rc;
     il_tensor **slots[4];
-    for (int i = 0; i < 4; i++) slots[i] = l_newslot(L);
+    for (int i = 0; i < 4; i++)
+        slots[i] = l_newslot(L);
     il_dataset d;
     il_status s = il_expr_sample(rc.ctx, e, &o, &d);
     if (s != IL_OK) return l_fail(L, s);
     il_tensor *t[4] = {d.x, d.y, d.x_test, d.y_test};
-    for (int i = 0; i < 4; i++) l_settensor(L, slots[i], t[i], il_tensor_storage_bytes(t[i]));
+    for (int i = 0; i < 4; i++)
+        l_settensor(L, slots[i], t[i], il_tensor_storage_bytes(t[i]));
     return 4;
 }

@@ -31,13 +31,15 @@ static void test_seed_files(void **state) {
     (void)state;
     il_ctx *ctx = tu_ctx();
     il_dataset d;
-    assert_int_equal(il_data_load_json(ctx, IL_SEED_DATA "/neural_net.json", NULL, IL_DTYPE_F32, &d), IL_OK);
+    assert_int_equal(
+        il_data_load_json(ctx, IL_SEED_DATA "/neural_net.json", NULL, IL_DTYPE_F32, &d), IL_OK);
     tu_assert_shape(d.x, 2, 4, 2);
     tu_assert_shape(d.y, 2, 4, 1);
     check_values(ctx, d.x, (double[]){0, 0, 0, 1, 1, 0, 1, 1}, 8);
     check_values(ctx, d.y_test, (double[]){0, 1, 1, 0}, 4);
     il_dataset_free(&d);
-    assert_int_equal(il_data_load_json(ctx, IL_SEED_DATA "/neural_net_2.json", NULL, IL_DTYPE_F64, &d), IL_OK);
+    assert_int_equal(
+        il_data_load_json(ctx, IL_SEED_DATA "/neural_net_2.json", NULL, IL_DTYPE_F64, &d), IL_OK);
     tu_assert_shape(d.x, 2, 25, 2);
     tu_assert_shape(d.x_test, 2, 6, 2);
     tu_assert_shape(d.y_test, 2, 6, 1);
@@ -45,25 +47,29 @@ static void test_seed_files(void **state) {
     check_values(ctx, d.x_test, (double[]){3, 6, 2, 2, 11, 8, 11, 11, -4, -6, -10, 5}, 12);
     check_values(ctx, d.y_test, (double[]){0, 1, 1, 0, 0, 0}, 6);
     il_dataset_free(&d);
-    assert_int_equal(il_data_load_json(ctx, IL_SEED_DATA "/logistic_2.json", NULL, IL_DTYPE_F32, &d), IL_OK);
+    assert_int_equal(
+        il_data_load_json(ctx, IL_SEED_DATA "/logistic_2.json", NULL, IL_DTYPE_F32, &d), IL_OK);
     tu_assert_shape(d.x, 2, 90, 2);
     tu_assert_shape(d.y, 2, 90, 1);
     tu_assert_shape(d.x_test, 2, 10, 2);
     tu_assert_shape(d.y_test, 2, 10, 1);
     il_dataset_free(&d);
-    assert_int_equal(il_data_load_json(ctx, IL_SEED_DATA "/missing.json", NULL, IL_DTYPE_F32, &d), IL_E_IO);
+    assert_int_equal(il_data_load_json(ctx, IL_SEED_DATA "/missing.json", NULL, IL_DTYPE_F32, &d),
+                     IL_E_IO);
     tu_assert_errmsg(ctx, "missing.json: cannot open");
     tu_ctx_done(ctx);
 }
 
 /* Parses text as a dataset named "t.json", expecting status want and a message containing msg. */
-static void json_case(il_ctx *ctx, const char *text, const char *field, il_status want, const char *msg) {
+static void json_case(il_ctx *ctx, const char *text, const char *field, il_status want,
+                      const char *msg) {
     il_dataset d;
     il_status s = il_data_parse_json(ctx, text, strlen(text), "t.json", field, IL_DTYPE_F32, &d);
     if (s != want) fail_msg("%s: status %d (%s)", text, s, il_errmsg(ctx));
     if (s != IL_OK) {
         assert_null(d.x);
-        if (strstr(il_errmsg(ctx), msg) == NULL) fail_msg("got '%s', want '%s'", il_errmsg(ctx), msg);
+        if (strstr(il_errmsg(ctx), msg) == NULL)
+            fail_msg("got '%s', want '%s'", il_errmsg(ctx), msg);
     }
     il_dataset_free(&d);
 }
@@ -71,19 +77,24 @@ static void json_case(il_ctx *ctx, const char *text, const char *field, il_statu
 static void test_json_errors(void **state) {
     (void)state;
     il_ctx *ctx = tu_ctx();
-    json_case(ctx, "{\"n\": 2, \"x\": [], \"y\": []}", NULL, IL_E_FORMAT, "t.json: missing field 'm'");
-    json_case(ctx, "{\"m\": 4, \"n\": 2, \"x\": [1,2,3,4,5,6,7], \"y\": [1,2,3,4]}", NULL, IL_E_FORMAT,
-              "t.json: field 'x' has 7 numbers, expected m*n = 8");
+    json_case(ctx, "{\"n\": 2, \"x\": [], \"y\": []}", NULL, IL_E_FORMAT,
+              "t.json: missing field 'm'");
+    json_case(ctx, "{\"m\": 4, \"n\": 2, \"x\": [1,2,3,4,5,6,7], \"y\": [1,2,3,4]}", NULL,
+              IL_E_FORMAT, "t.json: field 'x' has 7 numbers, expected m*n = 8");
     json_case(ctx, "{\"m\": 2, \"n\": 1, \"x\": [1, \"a\"], \"y\": [1,2]}", NULL, IL_E_FORMAT,
               "t.json: field 'x': element 2 is a string, expected a number");
     json_case(ctx, "{\"m\": 2, \"n\": 1, \"x\": [1, 2], \"y\": [1]}", NULL, IL_E_FORMAT,
               "field 'y' has 1 numbers, expected m = 2");
-    json_case(ctx, "{\"m\": 2.5, \"n\": 1}", NULL, IL_E_FORMAT, "field 'm' must be an integer >= 0, got 2.5");
-    json_case(ctx, "{\"m\": \"2\", \"n\": 1}", NULL, IL_E_FORMAT, "field 'm' is a string, expected an integer");
-    json_case(ctx, "{\"m\": 1, \"n\": 1, \"x\": 5, \"y\": [1]}", NULL, IL_E_FORMAT, "field 'x' is a number, expected an array");
+    json_case(ctx, "{\"m\": 2.5, \"n\": 1}", NULL, IL_E_FORMAT,
+              "field 'm' must be an integer >= 0, got 2.5");
+    json_case(ctx, "{\"m\": \"2\", \"n\": 1}", NULL, IL_E_FORMAT,
+              "field 'm' is a string, expected an integer");
+    json_case(ctx, "{\"m\": 1, \"n\": 1, \"x\": 5, \"y\": [1]}", NULL, IL_E_FORMAT,
+              "field 'x' is a number, expected an array");
     json_case(ctx, "{\"m\": 1, \"n\": 1, \"x\": [1], \"y\": [1], \"m_test\": 1}", NULL, IL_E_FORMAT,
               "missing field 'x_test'");
-    json_case(ctx, "{\"m\": 1,\n \"n\": 1,,}", NULL, IL_E_FORMAT, "t.json: not valid JSON (error at line 2");
+    json_case(ctx, "{\"m\": 1,\n \"n\": 1,,}", NULL, IL_E_FORMAT,
+              "t.json: not valid JSON (error at line 2");
     json_case(ctx, "[1, 2]", NULL, IL_E_FORMAT, "the top level is an array, expected an object");
     json_case(ctx, "", NULL, IL_E_FORMAT, "not valid JSON");
     /* The older nested form. */
@@ -92,7 +103,8 @@ static void test_json_errors(void **state) {
     json_case(ctx, nested, NULL, IL_E_FORMAT, "t.json: several datasets (nn, lr); pass one's name");
     json_case(ctx, nested, "svm", IL_E_ARG, "t.json: no dataset 'svm' (datasets: nn, lr)");
     il_dataset d;
-    assert_int_equal(il_data_parse_json(ctx, nested, strlen(nested), "t.json", "lr", IL_DTYPE_F32, &d), IL_OK);
+    assert_int_equal(
+        il_data_parse_json(ctx, nested, strlen(nested), "t.json", "lr", IL_DTYPE_F32, &d), IL_OK);
     tu_assert_shape(d.x, 2, 2, 1);
     /* No test set: the training set stands in. */
     tu_assert_shape(d.x_test, 2, 2, 1);
@@ -113,7 +125,8 @@ static il_tensor *csv_ok(il_ctx *ctx, const char *text, const il_csv_opts *o, ch
 static void csv_err(il_ctx *ctx, const char *text, const il_csv_opts *o, const char *msg) {
     il_tensor *t = (il_tensor *)1;
     char *names = (char *)1;
-    assert_int_equal(il_data_parse_csv(ctx, text, strlen(text), "d.csv", o, &t, &names), IL_E_FORMAT);
+    assert_int_equal(il_data_parse_csv(ctx, text, strlen(text), "d.csv", o, &t, &names),
+                     IL_E_FORMAT);
     assert_null(t);
     assert_null(names);
     if (strstr(il_errmsg(ctx), msg) == NULL) fail_msg("got '%s', want '%s'", il_errmsg(ctx), msg);
@@ -141,7 +154,8 @@ static void test_csv(void **state) {
     csv_err(ctx, "a,b,c\n1,2,3\n4,5\n", NULL, "d.csv:3: row has 2 columns, expected 3");
     csv_err(ctx, "1,2\n3,x\n", NULL, "d.csv:2: column 2 ('x') is not a number");
     csv_err(ctx, "1,2\n3,\n", NULL, "d.csv:2: column 2 is empty, expected a number");
-    csv_err(ctx, "a,b\n1,2\n", &(il_csv_opts){0, 0, IL_DTYPE_F32}, "d.csv:1: column 1 ('a') is not a number");
+    csv_err(ctx, "a,b\n1,2\n", &(il_csv_opts){0, 0, IL_DTYPE_F32},
+            "d.csv:1: column 1 ('a') is not a number");
     csv_err(ctx, "\n \n", NULL, "d.csv: empty (no rows)");
     il_status s = il_data_load_csv(ctx, "/nonexistent/d.csv", NULL, &t, NULL);
     assert_int_equal(s, IL_E_IO);
@@ -151,7 +165,8 @@ static void test_csv(void **state) {
 static void test_image_csv(void **state) {
     (void)state;
     il_ctx *ctx = tu_ctx();
-    il_tensor *t = csv_ok(ctx, "x,y,pixel_value\n0,0,0\n1,0,1\n2,0,0\n0,1,1\n1,1,1\n2,1,0\n", NULL, NULL);
+    il_tensor *t =
+        csv_ok(ctx, "x,y,pixel_value\n0,0,0\n1,0,1\n2,0,0\n0,1,1\n1,1,1\n2,1,0\n", NULL, NULL);
     il_tensor *img = NULL;
     assert_int_equal(il_data_image_from_csv(ctx, t, &img), IL_OK);
     tu_assert_shape(img, 2, 2, 3);
@@ -186,8 +201,10 @@ static void test_grid_rows(void **state) {
     assert_int_equal(il_data_permutation(ctx, 50, &seed, perm), IL_OK);
     assert_int_equal(il_data_permutation(ctx, 50, &seed, perm2), IL_OK);
     assert_memory_equal(perm, perm2, sizeof perm);
-    for (int i = 0; i < 50; i++) seen[perm[i]]++;
-    for (int i = 0; i < 50; i++) assert_int_equal(seen[i], 1);
+    for (int i = 0; i < 50; i++)
+        seen[perm[i]]++;
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(seen[i], 1);
     assert_int_equal(il_data_take_rows(ctx, img, (int64_t[]){1, 0, 1}, 3, &r), IL_OK);
     check_values(ctx, r, (double[]){4, 5, 6, 1, 2, 3, 4, 5, 6}, 9);
     il_tensor_free(r);
@@ -201,14 +218,16 @@ static void test_grid_rows(void **state) {
     il_dataset_free(&d);
     assert_int_equal(il_data_split(ctx, x, y, 2, 1, &seed, &d), IL_OK);
     double *xt = tu_values(ctx, d.x_test), *yt = tu_values(ctx, d.y_test);
-    for (int i = 0; i < 2; i++) assert_true(xt[2 * i] == 2 * yt[i]); /* rows stay paired */
+    for (int i = 0; i < 2; i++)
+        assert_true(xt[2 * i] == 2 * yt[i]); /* rows stay paired */
     free(xt);
     free(yt);
     il_dataset_free(&d);
     assert_int_equal(il_data_split(ctx, x, y, 6, 0, NULL, &d), IL_E_RANGE);
     assert_int_equal(il_data_split(ctx, x, img, 1, 0, NULL, &d), IL_E_SHAPE);
     il_tensor *all[] = {g, img, c, v, x, y};
-    for (size_t i = 0; i < 6; i++) il_tensor_free(all[i]);
+    for (size_t i = 0; i < 6; i++)
+        il_tensor_free(all[i]);
     tu_ctx_done(ctx);
 }
 
@@ -224,7 +243,8 @@ static void test_images(void **state) {
     char dir[64], path[128];
     tmpdir(dir, sizeof dir);
     il_tensor *img = NULL, *back = NULL;
-    assert_int_equal(il_image_load(ctx, IL_SEED_DATA "/horse.png", &(il_image_opts){.gray = 1}, &img), IL_OK);
+    assert_int_equal(
+        il_image_load(ctx, IL_SEED_DATA "/horse.png", &(il_image_opts){.gray = 1}, &img), IL_OK);
     tu_assert_shape(img, 2, 328, 400);
     il_tensor_free(img);
     assert_int_equal(il_image_load(ctx, IL_SEED_DATA "/horse.png", NULL, &img), IL_OK);
@@ -234,7 +254,8 @@ static void test_images(void **state) {
     assert_int_equal(il_image_load(ctx, IL_SEED_DATA "/horse.png", &o, &img), IL_OK);
     tu_assert_shape(img, 2, 30, 40);
     double *v = tu_values(ctx, img);
-    for (int i = 0; i < 1200; i++) assert_true(v[i] == 0 || v[i] == 1);
+    for (int i = 0; i < 1200; i++)
+        assert_true(v[i] == 0 || v[i] == 1);
     free(v);
     /* Round trip: 8-bit values come back exactly. */
     snprintf(path, sizeof path, "%s/a.png", dir);
@@ -294,11 +315,13 @@ static il_status scenario(il_ctx *ctx) {
     char *names = NULL;
     uint64_t seed = 1;
     il_status s = il_data_parse_json(ctx, json, strlen(json), "s.json", "a", IL_DTYPE_F32, &d);
-    if (s == IL_OK) s = il_data_parse_csv(ctx, "x,y,v\n0,0,1\n1,1,0\n", 18, "s.csv", NULL, &t, &names);
+    if (s == IL_OK)
+        s = il_data_parse_csv(ctx, "x,y,v\n0,0,1\n1,1,0\n", 18, "s.csv", NULL, &t, &names);
     if (s == IL_OK) s = il_data_image_from_csv(ctx, t, &img);
     if (s == IL_OK) s = il_data_split(ctx, d.x, d.y, 1, 1, &seed, &sp);
     if (s == IL_OK) s = il_image_save(ctx, sweep_path, img);
-    if (s == IL_OK) s = il_image_load(ctx, sweep_path, &(il_image_opts){.width = 3, .height = 3}, &im2);
+    if (s == IL_OK)
+        s = il_image_load(ctx, sweep_path, &(il_image_opts){.width = 3, .height = 3}, &im2);
     il_dataset_free(&d);
     il_dataset_free(&sp);
     il_ctx_free_string(ctx, names);

@@ -37,20 +37,34 @@ static void test_print(void **state) {
     (void)state;
     static const char *const cases[][2] = {
         {SEED_EXPR, "(x^2 + x^3 + x^4 + x^6)/x^5"},
-        {"-x^2", "-x^2"},           {"(-x)^2", "(-x)^2"},       {"2^-1", "2^-1"},
-        {"x^2^3", "x^2^3"},         {"(x^2)^3", "(x^2)^3"},     {"x-(x-1)", "x - (x - 1)"},
-        {"x-x-1", "x - x - 1"},     {"x/(x*2)", "x/(x*2)"},     {"x*(x+1)", "x*(x + 1)"},
-        {"-(x+1)", "-(x + 1)"},     {"- - x", "--x"},           {"x*-x", "x*-x"},
-        {"sin(x)+cos(2*x)", "sin(x) + cos(2*x)"},               {"1e-3", "0.001"},
-        {"0.1", "0.1"},             {"1e20", "1e+20"},          {".5*x", "0.5*x"},
+        {"-x^2", "-x^2"},
+        {"(-x)^2", "(-x)^2"},
+        {"2^-1", "2^-1"},
+        {"x^2^3", "x^2^3"},
+        {"(x^2)^3", "(x^2)^3"},
+        {"x-(x-1)", "x - (x - 1)"},
+        {"x-x-1", "x - x - 1"},
+        {"x/(x*2)", "x/(x*2)"},
+        {"x*(x+1)", "x*(x + 1)"},
+        {"-(x+1)", "-(x + 1)"},
+        {"- - x", "--x"},
+        {"x*-x", "x*-x"},
+        {"sin(x)+cos(2*x)", "sin(x) + cos(2*x)"},
+        {"1e-3", "0.001"},
+        {"0.1", "0.1"},
+        {"1e20", "1e+20"},
+        {".5*x", "0.5*x"},
         {"sqrt(abs(x))/exp(log(tan(x)))", "sqrt(abs(x))/exp(log(tan(x)))"},
-        {"(x)", "x"},               {"2^x^-x", "2^x^-x"},       {"1e999", "1e999"},
+        {"(x)", "x"},
+        {"2^x^-x", "2^x^-x"},
+        {"1e999", "1e999"},
     };
     il_ctx *ctx = tu_ctx();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         il_expr *e = parse(ctx, cases[i][0]);
         char *s = format(ctx, e);
-        if (strcmp(s, cases[i][1]) != 0) fail_msg("'%s' printed '%s', want '%s'", cases[i][0], s, cases[i][1]);
+        if (strcmp(s, cases[i][1]) != 0)
+            fail_msg("'%s' printed '%s', want '%s'", cases[i][0], s, cases[i][1]);
         il_ctx_free_string(ctx, s);
         il_expr_free(e);
     }
@@ -60,16 +74,28 @@ static void test_print(void **state) {
 static void test_eval(void **state) {
     (void)state;
     il_ctx *ctx = tu_ctx();
-    struct { const char *src; double x, want; } cases[] = {
-        {SEED_EXPR, 2, 92.0 / 32.0}, {"-x^2", 3, -9},     {"2^-1", 0, 0.5},
-        {"x^2^3", 2, 256},           {"(x^2)^3", 2, 64},  {"x - x - 1", 5, -1},
-        {"10/2/5", 0, 1},            {"2*3+4*5", 0, 26},  {"-2^2", 0, -4},
-        {"abs(x)", -3, 3},           {"sqrt(x)", 16, 4},  {"exp(log(x))", 7, 7},
+    struct {
+        const char *src;
+        double x, want;
+    } cases[] = {
+        {SEED_EXPR, 2, 92.0 / 32.0},
+        {"-x^2", 3, -9},
+        {"2^-1", 0, 0.5},
+        {"x^2^3", 2, 256},
+        {"(x^2)^3", 2, 64},
+        {"x - x - 1", 5, -1},
+        {"10/2/5", 0, 1},
+        {"2*3+4*5", 0, 26},
+        {"-2^2", 0, -4},
+        {"abs(x)", -3, 3},
+        {"sqrt(x)", 16, 4},
+        {"exp(log(x))", 7, 7},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         il_expr *e = parse(ctx, cases[i].src);
         double got = il_expr_eval(e, cases[i].x);
-        if (fabs(got - cases[i].want) > 1e-12) fail_msg("%s at %g: %g", cases[i].src, cases[i].x, got);
+        if (fabs(got - cases[i].want) > 1e-12)
+            fail_msg("%s at %g: %g", cases[i].src, cases[i].x, got);
         il_expr_free(e);
     }
     il_expr *e = parse(ctx, "log(x)");
@@ -84,7 +110,8 @@ static void expect_error(il_ctx *ctx, const char *src, const char *msg) {
     il_status s = il_expr_parse(ctx, src, &e);
     if (s != IL_E_FORMAT) fail_msg("'%.40s' parsed (status %d)", src, s);
     assert_null(e);
-    if (strstr(il_errmsg(ctx), msg) == NULL) fail_msg("'%.40s': got '%s', want '%s'", src, il_errmsg(ctx), msg);
+    if (strstr(il_errmsg(ctx), msg) == NULL)
+        fail_msg("'%.40s': got '%s', want '%s'", src, il_errmsg(ctx), msg);
 }
 
 static void test_errors(void **state) {
@@ -96,7 +123,9 @@ static void test_errors(void **state) {
     expect_error(ctx, "(x", "expected ) at column 3");
     expect_error(ctx, "sin x", "expected ( after sin at column 5");
     expect_error(ctx, "sin(x", "expected ) at column 6");
-    expect_error(ctx, "y + 1", "unknown name 'y', expected x or a function (sin, cos, tan, exp, log, sqrt, abs) at column 1");
+    expect_error(ctx, "y + 1",
+                 "unknown name 'y', expected x or a function (sin, cos, tan, exp, log, sqrt, abs) "
+                 "at column 1");
     expect_error(ctx, "2x", "expected an operator or the end at column 2");
     expect_error(ctx, "x)", "expected an operator or the end at column 2");
     expect_error(ctx, "1.2.3", "expected an operator or the end at column 4");
@@ -107,7 +136,8 @@ static void test_errors(void **state) {
     char *chain = malloc(3 * 2500 + 2);
     assert_non_null(chain);
     strcpy(chain, "x");
-    for (int i = 0; i < 2500; i++) strcat(chain + strlen(chain) - 1, "+x");
+    for (int i = 0; i < 2500; i++)
+        strcat(chain + strlen(chain) - 1, "+x");
     expect_error(ctx, chain, "expression too deep");
     free(chain);
     il_expr *e = NULL;
@@ -158,10 +188,12 @@ static void test_roll(void **state) {
     il_ctx_seed(ctx, 1);
     il_tensor *r1 = NULL, *r2 = NULL;
     assert_int_equal(il_expr_roll(ctx, 30, &seed, &e1, a), IL_OK);
-    assert_int_equal(il_tensor_rand(ctx, 1, (int64_t[]){4}, IL_DTYPE_F64, IL_DEVICE_CPU, &r1), IL_OK);
+    assert_int_equal(il_tensor_rand(ctx, 1, (int64_t[]){4}, IL_DTYPE_F64, IL_DEVICE_CPU, &r1),
+                     IL_OK);
     il_ctx_seed(ctx, 1);
     assert_int_equal(il_expr_roll(ctx, 30, &seed, &e2, b), IL_OK);
-    assert_int_equal(il_tensor_rand(ctx, 1, (int64_t[]){4}, IL_DTYPE_F64, IL_DEVICE_CPU, &r2), IL_OK);
+    assert_int_equal(il_tensor_rand(ctx, 1, (int64_t[]){4}, IL_DTYPE_F64, IL_DEVICE_CPU, &r2),
+                     IL_OK);
     /* Same seed, same chits and expression; the context's generator did not move. */
     assert_memory_equal(a, b, sizeof a);
     char *s1 = format(ctx, e1), *s2 = format(ctx, e2);
@@ -171,9 +203,12 @@ static void test_roll(void **state) {
     /* Each group of 15 draws empties the bowl: every chit exactly once. */
     for (int g = 0; g < 2; g++) {
         int seen[128] = {0};
-        for (int i = 0; i < 15; i++) seen[a[15 * g + i]]++;
-        for (int k = 1; k <= 10; k++) assert_int_equal(seen[k], 1);
-        for (const char *op = "+-*/^"; *op; op++) assert_int_equal(seen[(int)*op], 1);
+        for (int i = 0; i < 15; i++)
+            seen[a[15 * g + i]]++;
+        for (int k = 1; k <= 10; k++)
+            assert_int_equal(seen[k], 1);
+        for (const char *op = "+-*/^"; *op; op++)
+            assert_int_equal(seen[(int)*op], 1);
     }
     free(v1);
     free(v2);
@@ -192,14 +227,16 @@ static void test_roll(void **state) {
 /* f over a tensor of xs in dt equals f point by point within tol. */
 static void tensor_vs_points(il_ctx *ctx, const char *src, il_dtype dt, double tol) {
     double xs[41];
-    for (int i = 0; i < 41; i++) xs[i] = -2 + 0.1 * i + 0.05;
+    for (int i = 0; i < 41; i++)
+        xs[i] = -2 + 0.1 * i + 0.05;
     il_expr *e = parse(ctx, src);
     il_tensor *x = tu_tensor(ctx, dt, xs, 2, 41, 1), *y = NULL;
     if (il_expr_eval_tensor(ctx, e, x, &y) != IL_OK) fail_msg("%s: %s", src, il_errmsg(ctx));
     tu_assert_shape(y, 2, 41, 1);
     assert_int_equal(il_tensor_dtype(y), dt);
     double *got = tu_values(ctx, y), want[41];
-    for (int i = 0; i < 41; i++) want[i] = il_expr_eval(e, xs[i]);
+    for (int i = 0; i < 41; i++)
+        want[i] = il_expr_eval(e, xs[i]);
     tu_assert_close(got, want, 41, tol, tol);
     free(got);
     il_tensor_free(x);
@@ -210,9 +247,9 @@ static void tensor_vs_points(il_ctx *ctx, const char *src, il_dtype dt, double t
 static void test_tensor_eval(void **state) {
     (void)state;
     il_ctx *ctx = tu_ctx();
-    static const char *const srcs[] = {SEED_EXPR, "-x^2 + 3*x - 1", "2^x", "x^-2", "sin(x)*cos(x)",
-                                       "tan(x)", "exp(-x^2)", "sqrt(abs(x))", "log(x)", "1 - x/2",
-                                       "2 + 3", "-(1/x)^3"};
+    static const char *const srcs[] = {
+        SEED_EXPR,   "-x^2 + 3*x - 1", "2^x",    "x^-2",    "sin(x)*cos(x)", "tan(x)",
+        "exp(-x^2)", "sqrt(abs(x))",   "log(x)", "1 - x/2", "2 + 3",         "-(1/x)^3"};
     for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
         tensor_vs_points(ctx, srcs[i], IL_DTYPE_F64, 1e-12);
         tensor_vs_points(ctx, srcs[i], IL_DTYPE_F32, 1e-4);
@@ -237,8 +274,15 @@ static void test_sample(void **state) {
     il_ctx *ctx = tu_ctx();
     il_expr *e = parse(ctx, SEED_EXPR);
     uint64_t seed = 3;
-    il_sample_opts o = {.n = 25, .test = 6, .xlo = -12, .xhi = 12, .has_y = 1, .ylo = -12,
-                        .yhi = 12, .seed = &seed, .balance = 1};
+    il_sample_opts o = {.n = 25,
+                        .test = 6,
+                        .xlo = -12,
+                        .xhi = 12,
+                        .has_y = 1,
+                        .ylo = -12,
+                        .yhi = 12,
+                        .seed = &seed,
+                        .balance = 1};
     il_dataset d;
     assert_int_equal(il_expr_sample(ctx, e, &o, &d), IL_OK);
     tu_assert_shape(d.x, 2, 25, 2);
@@ -265,7 +309,8 @@ static void test_sample(void **state) {
     assert_int_equal(il_expr_sample(ctx, e, &o, &d), IL_OK);
     x = tu_values(ctx, d.x);
     y = tu_values(ctx, d.y);
-    for (int i = 0; i < 25; i++) assert_int_equal((int)y[i], x[2 * i] > 0);
+    for (int i = 0; i < 25; i++)
+        assert_int_equal((int)y[i], x[2 * i] > 0);
     free(x);
     free(y);
     il_dataset_free(&d);
@@ -334,10 +379,10 @@ static void test_alloc_fail(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_print),       cmocka_unit_test(test_eval),
-        cmocka_unit_test(test_errors),      cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_roll),        cmocka_unit_test(test_tensor_eval),
-        cmocka_unit_test(test_sample),      cmocka_unit_test(test_alloc_fail),
+        cmocka_unit_test(test_print),  cmocka_unit_test(test_eval),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_roll),   cmocka_unit_test(test_tensor_eval),
+        cmocka_unit_test(test_sample), cmocka_unit_test(test_alloc_fail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -270,6 +270,7 @@ IL_API void il_ctx_free_string(il_ctx *ctx, char *s);
 
 #include "ironlearn/nn.h"
 #include "ironlearn/schedule.h"
+#include "ironlearn/checkpoint.h"
 #include "ironlearn/data.h"
 
 #endif

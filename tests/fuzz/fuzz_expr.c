@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (s == IL_OK) {
         il_tensor *x = NULL, *y = NULL;
         check_roundtrip(ctx, e);
-        fz_check(il_tensor_linspace(ctx, -2, 2, 5, IL_DTYPE_F64, IL_DEVICE_CPU, &x) == IL_OK, "linspace");
+        fz_check(il_tensor_linspace(ctx, -2, 2, 5, IL_DTYPE_F64, IL_DEVICE_CPU, &x) == IL_OK,
+                 "linspace");
         fz_check(il_expr_eval_tensor(ctx, e, x, &y) == IL_OK, "tensor evaluation failed");
         il_tensor_free(x);
         il_tensor_free(y);

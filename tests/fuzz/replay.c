@@ -19,7 +19,8 @@ static int run_file(const char *path) {
     }
     fclose(f);
     if (buf == NULL) return 0;
-    /* An exact-size copy, so reading past the input trips AddressSanitizer as it would in libFuzzer. */
+    /* An exact-size copy, so reading past the input trips AddressSanitizer as it would in
+     * libFuzzer. */
     uint8_t *exact = malloc(n ? n : 1);
     memcpy(exact, buf, n);
     free(buf);
@@ -44,7 +45,8 @@ static int run_dir(const char *dir) {
 
 int main(int argc, char **argv) {
     int count = 0;
-    for (int i = 1; i < argc; i++) count += run_dir(argv[i]);
+    for (int i = 1; i < argc; i++)
+        count += run_dir(argv[i]);
     printf("replayed %d inputs\n", count);
     return count > 0 ? 0 : 1;
 }

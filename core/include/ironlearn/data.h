@@ -97,8 +97,8 @@ IL_API il_status il_data_split(il_ctx *ctx, const il_tensor *x, const il_tensor 
 /* ---- images (stb_image: PNG, JPEG, BMP, PGM/PPM, TGA, GIF's first frame) ----------------- */
 
 typedef struct il_image_opts {
-    int gray;             /* non-zero: one channel (Rec. 601 luma, alpha flattened on white) */
-    int has_threshold;    /* non-zero: values >= threshold become 1, others 0 */
+    int gray;          /* non-zero: one channel (Rec. 601 luma, alpha flattened on white) */
+    int has_threshold; /* non-zero: values >= threshold become 1, others 0 */
     double threshold;
     int64_t width, height; /* both > 0: resized (bilinear) to width x height */
 } il_image_opts;
@@ -163,12 +163,12 @@ typedef enum il_sample_rule {
 typedef il_status (*il_sample_fn)(void *ud, double x, double y, double fx, int *label);
 
 typedef struct il_sample_opts {
-    int64_t n, test;      /* training and test points (the seed's: 25 and 6) */
-    double xlo, xhi;      /* x range; xlo == xhi (zero): [-10, 10] */
-    int has_y;            /* zero: y range from f's values over the x range, 0 included */
+    int64_t n, test; /* training and test points (the seed's: 25 and 6) */
+    double xlo, xhi; /* x range; xlo == xhi (zero): [-10, 10] */
+    int has_y;       /* zero: y range from f's values over the x range, 0 included */
     double ylo, yhi;
     il_sample_rule rule;
-    il_sample_fn fn;      /* IL_SAMPLE_CUSTOM */
+    il_sample_fn fn; /* IL_SAMPLE_CUSTOM */
     void *ud;
     const uint64_t *seed; /* as in the file comment */
     int balance;          /* non-zero: half the points of each set labelled 1 (n/2 rounded down) */

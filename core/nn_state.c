@@ -1,0 +1,195 @@
+/*
+ * nn_state.c: what a checkpoint captures beyond the parameters (issue 7): the optimizer's kind,
+ * options, step count and state buffers (as per-parameter views, so a file names them
+ * optim.<param>.<slot>), the context's generator, a network's dropout generator, and the graph
+ * as JSON. The file format itself is safetensors.c's; this file knows the internals.
+ */
+#include "nn_impl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- generators ---------------------------------------------------------------------------- */
+
+void il_ctx_rng_get(const il_ctx *ctx, uint64_t s[4]) {
+    for (int i = 0; i < 4; i++) s[i] = ctx ? ctx->rng.s[i] : 0;
+}
+
+il_status il_ctx_rng_set(il_ctx *ctx, const uint64_t s[4]) {
+    if (ctx == NULL || s == NULL) return IL_E_ARG;
+    if ((s[0] | s[1] | s[2] | s[3]) == 0)
+        return ili_seterr(ctx, IL_E_ARG, "rng state: all zero (xoshiro256** needs a bit set)");
+    for (int i = 0; i < 4; i++) ctx->rng.s[i] = s[i];
+    return IL_OK;
+}
+
+void il_net_dropout_get(const il_net *net, int *have_seed, uint64_t *seed, uint64_t *counter) {
+    *have_seed = net->have_seed;
+    *seed = net->drop_seed;
+    *counter = net->drop_counter;
+}
+
+void il_net_dropout_set(il_net *net, int have_seed, uint64_t seed, uint64_t counter) {
+    net->have_seed = have_seed != 0;
+    net->drop_seed = seed;
+    net->drop_counter = counter;
+}
+
+/* ---- optimizers ---------------------------------------------------------------------------- */
+
+static const char *const kind_names[IL_OPTIM_COUNT] = {"sgd", "adam", "adamw", "rmsprop"};
+
+const char *il_optim_kind_name(il_optim_kind kind) {
+    return (unsigned)kind < IL_OPTIM_COUNT ? kind_names[kind] : "?";
+}
+
+il_optim_kind il_optim_kind_of(const il_optim *opt) { return opt->kind; }
+
+void il_optim_options(const il_optim *opt, il_optim_opts *out) { *out = opt->o; }
+
+il_status il_optim_set_steps(il_optim *opt, int64_t steps) {
+    if (opt == NULL) return IL_E_ARG;
+    if (steps < 0) return ili_seterr(opt->ctx, IL_E_ARG, "optim: steps must be >= 0");
+    opt->steps = steps;
+    return IL_OK;
+}
+
+int il_optim_num_state(const il_optim *opt) {
+    int n = 0;
+    while (n < 3 && opt->state[n] != NULL) n++;
+    return n;
+}
+
+/* Slot names follow torch.optim's state keys, so a file reads the same to a torch user. */
+const char *il_optim_state_name(const il_optim *opt, int k) {
+    if (opt == NULL || k < 0 || k >= il_optim_num_state(opt)) return NULL;
+    switch (opt->kind) {
+    case IL_OPTIM_SGD: return "momentum";
+    case IL_OPTIM_RMSPROP: return k == 0 ? "square_avg" : "momentum";
+    default: return k == 0 ? "exp_avg" : "exp_avg_sq";
+    }
+}
+
+/* The state buffers are shaped like the parameter buffer, so the parameter views' geometry
+ * (il_net_parameters) applied to a state buffer gives that parameter's state. */
+il_status il_optim_state_views(il_optim *opt, int k, il_tensor **out, int cap, int *count) {
+    if (opt == NULL) return IL_E_ARG;
+    if (k < 0 || k >= il_optim_num_state(opt) || count == NULL || cap < 0)
+        return ili_seterr(opt->ctx, IL_E_ARG, "optim_state_views: bad slot %d or arrays", k);
+    il_net *net = opt->net;
+    if (il_tensor_numel(opt->state[k]) != net->nparams)
+        return ili_seterr(opt->ctx, IL_E_SHAPE, "optim_state_views: the network changed");
+    int c = 0;
+    for (int i = 0; i < net->nnodes; i++) {
+        const ili_node *n = &net->nodes[i];
+        for (int w = 0; w < 2; w++) {
+            if (n->pn[w] == 0) continue;
+            if (c < cap) {
+                int64_t shape[2] = {n->in_features, n->features}, st[2] = {n->features, 1};
+                il_status s = ili_tensor_view(opt->ctx, opt->state[k], w == 0 ? 2 : 1,
+                                              w == 0 ? shape : &shape[1], w == 0 ? st : &st[1],
+                                              n->poff[w], &out[c]);
+                if (s != IL_OK) {
+                    for (int j = 0; j < c; j++) il_tensor_free(out[j]), out[j] = NULL;
+                    return s;
+                }
+            }
+            c++;
+        }
+    }
+    *count = c;
+    return IL_OK;
+}
+
+/* ---- the graph as JSON ------------------------------------------------------------------- */
+
+/* A growing string whose block carries its capacity first, as il_ctx_free_string expects. */
+typedef struct jbuf {
+    il_ctx *ctx;
+    char *block;
+    size_t cap, len;
+    int failed;
+} jbuf;
+
+static void put(jbuf *b, const char *fmt, ...) {
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (b->failed || n < 0 || (size_t)n >= sizeof tmp) {
+        b->failed = 1;
+        return;
+    }
+    size_t need = sizeof(size_t) + b->len + (size_t)n + 1;
+    if (need > b->cap) {
+        size_t ncap = need * 2;
+        char *nb = ili_realloc(b->ctx, b->block, b->cap, ncap);
+        if (nb == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->block = nb;
+        b->cap = ncap;
+    }
+    memcpy(b->block + sizeof(size_t) + b->len, tmp, (size_t)n + 1);
+    b->len += (size_t)n;
+}
+
+/* Layer names come from users: escape what JSON requires. Names are short (< 400 bytes). */
+static void put_str(jbuf *b, const char *s) {
+    char esc[512];
+    size_t k = 0;
+    for (; *s && k + 8 < sizeof esc; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') esc[k++] = '\\', esc[k++] = (char)c;
+        else if (c < 0x20) k += (size_t)snprintf(esc + k, 8, "\\u%04x", c);
+        else esc[k++] = (char)c;
+    }
+    esc[k] = '\0';
+    if (*s) b->failed = 1; /* too long to describe faithfully */
+    put(b, "\"%s\"", esc);
+}
+
+/* One node's object: kind, name, inputs, width, and the options of its kind. */
+static void put_node(jbuf *b, const il_net *net, int id) {
+    const ili_node *n = &net->nodes[id];
+    put(b, "%s{\"kind\":\"%s\",\"name\":", id ? "," : "", ili_layer_def_of(n->kind)->name);
+    put_str(b, n->name);
+    put(b, ",\"features\":%lld,\"in\":[", (long long)n->features);
+    for (int i = 0; i < n->nin; i++) put(b, "%s%d", i ? "," : "", n->in[i]);
+    put(b, "]");
+    if (n->kind == IL_LAYER_LINEAR)
+        put(b, ",\"in_features\":%lld,\"bias\":%s,\"init\":%d", (long long)n->in_features,
+            n->bias ? "true" : "false", (int)n->init);
+    else if (n->kind == IL_LAYER_LEAKY_RELU)
+        put(b, ",\"alpha\":%.17g", n->alpha);
+    else if (n->kind == IL_LAYER_SINE)
+        put(b, ",\"omega\":%.17g", n->omega);
+    else if (n->kind == IL_LAYER_DROPOUT)
+        put(b, ",\"p\":%.17g", n->p);
+    put(b, "}");
+}
+
+il_status il_net_spec_json(il_net *net, char **out) {
+    if (net == NULL) return IL_E_ARG;
+    if (out == NULL) return ili_seterr(net->ctx, IL_E_ARG, "net_spec_json: out is NULL");
+    *out = NULL;
+    for (int i = 0; i < net->nnodes; i++)
+        if (net->nodes[i].kind == IL_LAYER_CUSTOM)
+            return ili_seterr(net->ctx, IL_E_UNSUPPORTED,
+                              "cannot save layer '%s': a custom (Lua) layer has no saved form",
+                              net->nodes[i].name);
+    jbuf b = {net->ctx, NULL, 0, 0, 0};
+    put(&b, "{\"dtype\":\"%s\",\"output\":%d,\"nodes\":[", il_dtype_name(net->dtype),
+        ili_net_output(net));
+    for (int i = 0; i < net->nnodes; i++) put_node(&b, net, i);
+    put(&b, "]}");
+    if (b.failed) {
+        if (b.block) ili_free(net->ctx, b.block, b.cap);
+        return ili_nomem(net->ctx, b.cap);
+    }
+    memcpy(b.block, &b.cap, sizeof b.cap);
+    *out = b.block + sizeof(size_t);
+    return IL_OK;
+}
