@@ -31,6 +31,10 @@ static int64_t layout(il_net *net, int64_t batch) {
             n->aux = off;
             off += sz;
         }
+        if (n->kind == IL_LAYER_FOURIER) { /* sine arguments and their gradient */
+            n->aux = off;
+            off += 2 * sz;
+        }
         if (n->features > widest) widest = n->features;
     }
     net->scratch = off;
@@ -49,7 +53,7 @@ il_status ili_net_compile(il_net *net, int64_t batch) {
     int64_t widest = 1, sum = 0;
     for (int i = 0; i < net->nnodes; i++) {
         if (net->nodes[i].features > widest) widest = net->nodes[i].features;
-        sum += 3 * net->nodes[i].features + 2 * ARENA_ALIGN;
+        sum += 4 * net->nodes[i].features + 2 * ARENA_ALIGN;
     }
     int64_t rough[2] = {batch, sum + widest + 2 * ARENA_ALIGN};
     IL_TRY(ili_check_shape(net->ctx, 2, rough)); /* keeps layout()'s arithmetic in range */

@@ -89,6 +89,11 @@ typedef struct ili_node {
     int64_t pn[2];        /* and their element counts (0: absent) */
     il_init init;
     double alpha, omega, p;
+    double sigma;           /* FOURIER: B's standard deviation */
+    uint64_t seed;          /* FOURIER: B's seed (0: the context's generator) */
+    /* FOURIER: owned, (in + 1, 2F) in the net's dtype and device: [B, B] over [0, 1/4] (see
+     * nn_layers.c). pname[0] then names B ("<name>.B"): the layer has no parameters. */
+    il_tensor *fixed;
     il_custom_layer custom; /* CUSTOM */
     int owns_custom;        /* custom.release is called when the net is freed */
     int64_t act, grad, aux; /* arena offsets of output, its gradient, dropout mask */
@@ -151,6 +156,10 @@ IL_INTERNAL il_status ili_custom_backward(il_net *net, ili_node *n);
 IL_INTERNAL il_status ili_net_clone(il_net *net, il_dtype dt, il_net **out);
 /* The output node's id (the last node unless set). */
 IL_INTERNAL int ili_net_output(const il_net *net);
+
+/* nn_net.c: writes n doubles from host memory v into buf[off..] as buf's dtype (clobbers v). */
+IL_INTERNAL il_status ili_net_write_host(il_net *net, il_tensor *buf, int64_t off, double *v,
+                                         int64_t n);
 
 /* nn_compile.c: lays out the arena for batch rows (no-op when already compiled for it). */
 IL_INTERNAL il_status ili_net_compile(il_net *net, int64_t batch);

@@ -42,6 +42,32 @@ il_status il_net_parameters(il_net *net, il_tensor **out, const char **names, in
     return IL_OK;
 }
 
+il_status il_net_buffers(il_net *net, il_tensor **out, const char **names, int cap,
+                         int *count) {
+    if (net == NULL) return IL_E_ARG;
+    if (count == NULL || cap < 0 || (cap > 0 && out == NULL))
+        return ili_seterr(net->ctx, IL_E_ARG, "net_buffers: bad output arrays");
+    int c = 0;
+    for (int i = 0; i < net->nnodes; i++) {
+        const ili_node *n = &net->nodes[i];
+        if (n->fixed == NULL) continue;
+        if (c < cap) {
+            /* B: the left half of the first in rows of the (in + 1, 2F) buffer (nn_layers.c);
+             * the right half and the last row are derived */
+            int64_t f = n->features / 2, shape[2] = {n->in_features, f}, st[2] = {2 * f, 1};
+            il_status s = ili_tensor_view(net->ctx, n->fixed, 2, shape, st, 0, &out[c]);
+            if (s != IL_OK) {
+                for (int j = 0; j < c; j++) il_tensor_free(out[j]), out[j] = NULL;
+                return s;
+            }
+            if (names) names[c] = n->pname[0];
+        }
+        c++;
+    }
+    *count = c;
+    return IL_OK;
+}
+
 /* A growing string whose block carries its capacity first, as il_ctx_free_string expects. */
 typedef struct sbuf {
     il_ctx *ctx;

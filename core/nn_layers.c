@@ -12,6 +12,10 @@
 #include <math.h>
 #include <string.h>
 
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
 /* ---- shared pieces ------------------------------------------------------------------------- */
 
 static il_status width_error(il_net *net, const ili_node *n, int64_t want, int64_t got) {
@@ -103,13 +107,18 @@ static void linear_init(il_net *net, const ili_node *n, double *w) {
     case IL_INIT_HE_NORMAL: sd = sqrt(2.0 / fi); break;
     case IL_INIT_NORMAL: sd = 1.0; break;
     case IL_INIT_UNIFORM: a = 1.0 / sqrt(fi); break;
+    case IL_INIT_SIREN_FIRST: a = 1.0 / fi; break;
+    case IL_INIT_SIREN: a = sqrt(6.0 / fi) / n->omega; break;
     default: break; /* ZEROS */
     }
     for (int64_t i = 0; i < n->pn[0]; i++)
         w[i] = a > 0 ? (2 * ili_rng_uniform(r) - 1) * a : sd > 0 ? sd * ili_rng_normal(r) : 0;
-    /* biases start at zero, except PyTorch's nn.Linear scheme */
+    /* biases start at zero, except PyTorch's nn.Linear scheme, which SIREN's reference code
+     * (a torch nn.Linear with only the weights re-drawn) also keeps */
+    int uni = n->init == IL_INIT_UNIFORM || n->init == IL_INIT_SIREN_FIRST ||
+              n->init == IL_INIT_SIREN;
     for (int64_t i = 0; i < n->pn[1]; i++)
-        w[n->pn[0] + i] = n->init == IL_INIT_UNIFORM ? (2 * ili_rng_uniform(r) - 1) * a : 0;
+        w[n->pn[0] + i] = uni ? (2 * ili_rng_uniform(r) - 1) / sqrt(fi) : 0;
 }
 
 /* y = x W + b through the product's epilogue, which also applies the activation after the
@@ -303,6 +312,83 @@ static il_status concat_forward(il_net *net, ili_node *n) {
 
 static il_status concat_backward(il_net *net, ili_node *n) { return pass_grad(net, n, 1); }
 
+/* ---- fourier features: y = [sin(2 pi x B), cos(2 pi x B)], B (in, F) fixed ---------------- */
+
+/* As cos t = sin(t + pi/2), the arguments u = x [B, B] + [0, 1/4] (batch, 2F) make the whole
+ * output one product with a bias then one SINE op (omega 2 pi), and the input gradient one
+ * SINE_GRAD and one product: dx = du [B, B]^T sums the two halves' contributions.
+ * n->fixed (in + 1, 2F) holds [B, B] over the row [0, 1/4]. B proper is the left half (what
+ * il_net_buffers shows and a checkpoint restores); forward copies it to the right half first,
+ * so a B written from outside takes effect (in * F elements: nothing next to the product).
+ * The aux region holds u then du, each (batch, 2F) contiguous: a step allocates nothing. */
+
+/* which 0: [B, B] (in, 2F); 1: the bias row (1, 2F); 2, 3: B's left and right copies. */
+static void fourier_fixed(const ili_node *n, int which, ili_mat *m) {
+    int64_t w = n->features, in = n->in_features;
+    ili_mat r = {n->fixed, which == 1 ? in * w : which == 3 ? w / 2 : 0, which == 1 ? 1 : in,
+                 which >= 2 ? w / 2 : w, w, 1};
+    *m = r;
+}
+
+/* k 0: the arguments u, 1: their gradient du; each (batch, 2F). */
+static void fourier_aux(il_net *net, const ili_node *n, int k, ili_mat *m) {
+    ili_arena_mat(net, n->aux + k * net->batch * n->features, n->features, m);
+}
+
+/* Draws B ~ N(0, sigma^2) from the layer's seed or the context's generator into n->fixed. */
+static il_status fourier_infer(il_net *net, ili_node *n, const int64_t *in) {
+    int64_t w = n->features, f = w / 2, shape[2] = {in[0] + 1, w};
+    if (in[0] > ((int64_t)1 << 56) / w)
+        return ili_seterr(net->ctx, IL_E_SHAPE, "%s: %lld x %lld frequencies are too many",
+                          n->name, (long long)in[0], (long long)f);
+    n->in_features = in[0];
+    size_t nb = sizeof(double) * (size_t)(shape[0] * w);
+    double *h = ili_malloc(net->ctx, nb);
+    if (h == NULL) return ili_nomem(net->ctx, nb);
+    ili_rng local, *r = &net->ctx->rng;
+    if (n->seed != 0) ili_rng_seed(&local, n->seed), r = &local;
+    for (int64_t i = 0; i < in[0] * f; i++)
+        h[i / f * w + i % f] = h[i / f * w + f + i % f] = n->sigma * ili_rng_normal(r);
+    for (int64_t j = 0; j < w; j++) h[in[0] * w + j] = j < f ? 0 : 0.25;
+    il_status s = ili_tensor_new(net->ctx, 2, shape, net->dtype, net->device, &n->fixed);
+    if (s == IL_OK) s = ili_net_write_host(net, n->fixed, 0, h, shape[0] * w);
+    ili_free(net->ctx, h, nb);
+    if (s != IL_OK) return s;
+    size_t len = strlen(n->name) + 3;
+    if ((n->pname[0] = ili_malloc(net->ctx, len)) == NULL) return ili_nomem(net->ctx, len);
+    memcpy(n->pname[0], n->name, len - 3);
+    memcpy(n->pname[0] + len - 3, ".B", 3);
+    return IL_OK;
+}
+
+static il_status fourier_forward(il_net *net, ili_node *n) {
+    ili_mat x, b, c, left, right, u, y;
+    fourier_fixed(n, 2, &left);
+    fourier_fixed(n, 3, &right);
+    IL_TRY(ili_net_op(net, IL_OP_COPY, &right, &left, NULL, 0));
+    ili_node_in(net, n, 0, &x);
+    fourier_fixed(n, 0, &b);
+    fourier_fixed(n, 1, &c);
+    fourier_aux(net, n, 0, &u);
+    IL_TRY(ili_net_matmul(net, &u, &x, &b, IL_MATMUL_EPILOGUE_FORWARD, -1, 0, &c, NULL));
+    ili_node_out(net, n, &y);
+    return ili_net_op(net, IL_OP_SINE, &y, &u, NULL, 2 * M_PI);
+}
+
+/* du = dy * 2 pi cos(2 pi u); dx (batch, in) = du [B, B]^T. */
+static il_status fourier_backward(il_net *net, ili_node *n) {
+    ili_mat u, dy, du, b, dx;
+    if (!ili_grad_begin(net, n->in[0], &dx)) return IL_OK;
+    fourier_aux(net, n, 0, &u);
+    fourier_aux(net, n, 1, &du);
+    ili_node_dout(net, n, &dy);
+    IL_TRY(ili_net_op(net, IL_OP_SINE_GRAD, &du, &dy, &u, 2 * M_PI));
+    fourier_fixed(n, 0, &b);
+    ili_mat_t(&b);
+    IL_TRY(ili_net_op(net, IL_OP_MATMUL, &dx, &du, &b, 0));
+    return ili_grad_end(net, n->in[0]);
+}
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 #define ACT(name) {name, 1, 1, infer_same, init_none, act_forward, act_backward}
@@ -327,6 +413,8 @@ static const ili_layer_def defs[IL_LAYER_COUNT] = {
                          concat_backward},
     [IL_LAYER_CUSTOM] = {"custom", 1, 0, ili_custom_infer, init_none, ili_custom_forward,
                          ili_custom_backward},
+    [IL_LAYER_FOURIER] = {"fourier", 1, 1, fourier_infer, init_none, fourier_forward,
+                          fourier_backward},
 };
 
 const ili_layer_def *ili_layer_def_of(il_layer_kind kind) {

@@ -28,6 +28,7 @@ static void node_clear(il_ctx *ctx, ili_node *n) {
     str_free(ctx, n->pname[0]);
     str_free(ctx, n->pname[1]);
     if (n->in) ili_free(ctx, n->in, sizeof(int) * (size_t)n->nin);
+    il_tensor_free(n->fixed);
     if (n->owns_custom && n->custom.release) n->custom.release(n->custom.ud);
     memset(n, 0, sizeof *n);
 }
@@ -78,7 +79,7 @@ void il_net_free(il_net *net) {
 
 /* Writes n doubles from host memory into buf[off..] as buf's dtype (device-safe copy_in). The
  * doubles are narrowed in place for f32, so v is clobbered. */
-static il_status write_host(il_net *net, il_tensor *buf, int64_t off, double *v, int64_t n) {
+il_status ili_net_write_host(il_net *net, il_tensor *buf, int64_t off, double *v, int64_t n) {
     size_t es = il_dtype_size(buf->dtype);
     if (buf->dtype == IL_DTYPE_F32) {
         /* float i lands at bytes [4i, 4i+4), inside doubles already read */
@@ -126,7 +127,7 @@ static il_status grow_params(il_net *net, ili_node *n) {
         n->poff[0] = net->nparams;
         n->poff[1] = net->nparams + n->pn[0];
         ili_layer_def_of(n->kind)->init(net, n, host);
-        s = write_host(net, p, net->nparams, host, add);
+        s = ili_net_write_host(net, p, net->nparams, host, add);
     }
     if (host) ili_free(ctx, host, sizeof(double) * (size_t)add);
     if (s != IL_OK) {
@@ -268,6 +269,20 @@ il_status il_net_input(il_net *net, int64_t features, int *node) {
     return IL_OK;
 }
 
+/* FOURIER's options: 2^39 frequencies at most, so the output width stays in range. */
+static il_status take_fourier(il_ctx *ctx, ili_node *t, const il_layer_opts *o) {
+    if (o->out_features < 1 || o->out_features > ILI_MAX_FEATURES / 2)
+        return ili_seterr(ctx, IL_E_ARG, "fourier: features must be in [1, 2^39], not %lld",
+                          (long long)o->out_features);
+    t->sigma = o->sigma != 0 ? o->sigma : 10.0;
+    if (!(t->sigma > 0) || !isfinite(t->sigma))
+        return ili_seterr(ctx, IL_E_ARG, "fourier: sigma must be finite and > 0, not %g",
+                          o->sigma);
+    t->features = 2 * o->out_features;
+    t->seed = o->seed;
+    return IL_OK;
+}
+
 /* Copies the options a kind uses into t, with their defaults; IL_E_ARG for bad values. */
 static il_status take_opts(il_ctx *ctx, ili_node *t, const il_layer_opts *o) {
     const char *kn = ili_layer_def_of(t->kind)->name;
@@ -290,6 +305,7 @@ static il_status take_opts(il_ctx *ctx, ili_node *t, const il_layer_opts *o) {
         t->features = o->out_features;
         t->bias = o->bias == 0;
     }
+    if (t->kind == IL_LAYER_FOURIER) IL_TRY(take_fourier(ctx, t, o));
     if (t->kind == IL_LAYER_DROPOUT && !(o->p >= 0 && o->p < 1))
         return ili_seterr(ctx, IL_E_ARG, "%s: p must be in [0, 1), not %g", kn, o->p);
     if (!isfinite(t->alpha) || !isfinite(t->omega))
@@ -365,6 +381,7 @@ static il_status node_copy(il_ctx *ctx, ili_node *dst, const ili_node *src) {
     *dst = *src;
     dst->name = dst->pname[0] = dst->pname[1] = NULL;
     dst->in = NULL;
+    dst->fixed = NULL;
     dst->nin = 0;
     dst->owns_custom = 0;
     if ((dst->name = str_dup(ctx, src->name)) == NULL) return ili_nomem(ctx, strlen(src->name));
@@ -378,11 +395,23 @@ static il_status node_copy(il_ctx *ctx, ili_node *dst, const ili_node *src) {
     return IL_OK;
 }
 
+/* A copy of src's fixed tensor (FOURIER) into dst, converted to c's dtype. */
+static il_status fixed_copy(il_net *c, ili_node *dst, const ili_node *src) {
+    if (src->fixed == NULL) return IL_OK;
+    IL_TRY(ili_tensor_new(c->ctx, 2, src->fixed->shape, c->dtype, c->device, &dst->fixed));
+    int64_t n = src->fixed->shape[0] * src->fixed->shape[1];
+    ili_mat d, s;
+    flat_mat(dst->fixed, 0, n, &d);
+    flat_mat(src->fixed, 0, n, &s);
+    return ili_net_op(c, IL_OP_COPY, &d, &s, NULL, 0);
+}
+
 static il_status clone_into(il_net *net, il_net *c) {
     IL_TRY(reserve_nodes(c, net->nnodes)); /* c->nnodes is 0: reserve_node would not grow */
     for (int i = 0; i < net->nnodes; i++) {
         il_status s = node_copy(net->ctx, &c->nodes[i], &net->nodes[i]);
         c->nnodes++; /* counted even when partial, so il_net_free clears it */
+        if (s == IL_OK) s = fixed_copy(c, &c->nodes[i], &net->nodes[i]);
         IL_TRY(s);
     }
     c->output = net->output;

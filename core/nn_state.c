@@ -12,14 +12,16 @@
 /* ---- generators ---------------------------------------------------------------------------- */
 
 void il_ctx_rng_get(const il_ctx *ctx, uint64_t s[4]) {
-    for (int i = 0; i < 4; i++) s[i] = ctx ? ctx->rng.s[i] : 0;
+    for (int i = 0; i < 4; i++)
+        s[i] = ctx ? ctx->rng.s[i] : 0;
 }
 
 il_status il_ctx_rng_set(il_ctx *ctx, const uint64_t s[4]) {
     if (ctx == NULL || s == NULL) return IL_E_ARG;
     if ((s[0] | s[1] | s[2] | s[3]) == 0)
         return ili_seterr(ctx, IL_E_ARG, "rng state: all zero (xoshiro256** needs a bit set)");
-    for (int i = 0; i < 4; i++) ctx->rng.s[i] = s[i];
+    for (int i = 0; i < 4; i++)
+        ctx->rng.s[i] = s[i];
     return IL_OK;
 }
 
@@ -43,9 +45,13 @@ const char *il_optim_kind_name(il_optim_kind kind) {
     return (unsigned)kind < IL_OPTIM_COUNT ? kind_names[kind] : "?";
 }
 
-il_optim_kind il_optim_kind_of(const il_optim *opt) { return opt->kind; }
+il_optim_kind il_optim_kind_of(const il_optim *opt) {
+    return opt->kind;
+}
 
-void il_optim_options(const il_optim *opt, il_optim_opts *out) { *out = opt->o; }
+void il_optim_options(const il_optim *opt, il_optim_opts *out) {
+    *out = opt->o;
+}
 
 il_status il_optim_set_steps(il_optim *opt, int64_t steps) {
     if (opt == NULL) return IL_E_ARG;
@@ -56,7 +62,8 @@ il_status il_optim_set_steps(il_optim *opt, int64_t steps) {
 
 int il_optim_num_state(const il_optim *opt) {
     int n = 0;
-    while (n < 3 && opt->state[n] != NULL) n++;
+    while (n < 3 && opt->state[n] != NULL)
+        n++;
     return n;
 }
 
@@ -90,7 +97,8 @@ il_status il_optim_state_views(il_optim *opt, int k, il_tensor **out, int cap, i
                                               w == 0 ? shape : &shape[1], w == 0 ? st : &st[1],
                                               n->poff[w], &out[c]);
                 if (s != IL_OK) {
-                    for (int j = 0; j < c; j++) il_tensor_free(out[j]), out[j] = NULL;
+                    for (int j = 0; j < c; j++)
+                        il_tensor_free(out[j]), out[j] = NULL;
                     return s;
                 }
             }
@@ -142,9 +150,12 @@ static void put_str(jbuf *b, const char *s) {
     size_t k = 0;
     for (; *s && k + 8 < sizeof esc; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') esc[k++] = '\\', esc[k++] = (char)c;
-        else if (c < 0x20) k += (size_t)snprintf(esc + k, 8, "\\u%04x", c);
-        else esc[k++] = (char)c;
+        if (c == '"' || c == '\\')
+            esc[k++] = '\\', esc[k++] = (char)c;
+        else if (c < 0x20)
+            k += (size_t)snprintf(esc + k, 8, "\\u%04x", c);
+        else
+            esc[k++] = (char)c;
     }
     esc[k] = '\0';
     if (*s) b->failed = 1; /* too long to describe faithfully */
@@ -157,7 +168,8 @@ static void put_node(jbuf *b, const il_net *net, int id) {
     put(b, "%s{\"kind\":\"%s\",\"name\":", id ? "," : "", ili_layer_def_of(n->kind)->name);
     put_str(b, n->name);
     put(b, ",\"features\":%lld,\"in\":[", (long long)n->features);
-    for (int i = 0; i < n->nin; i++) put(b, "%s%d", i ? "," : "", n->in[i]);
+    for (int i = 0; i < n->nin; i++)
+        put(b, "%s%d", i ? "," : "", n->in[i]);
     put(b, "]");
     if (n->kind == IL_LAYER_LINEAR)
         put(b, ",\"in_features\":%lld,\"bias\":%s,\"init\":%d", (long long)n->in_features,
@@ -175,15 +187,24 @@ il_status il_net_spec_json(il_net *net, char **out) {
     if (net == NULL) return IL_E_ARG;
     if (out == NULL) return ili_seterr(net->ctx, IL_E_ARG, "net_spec_json: out is NULL");
     *out = NULL;
-    for (int i = 0; i < net->nnodes; i++)
-        if (net->nodes[i].kind == IL_LAYER_CUSTOM)
+    for (int i = 0; i < net->nnodes; i++) {
+        const ili_node *n = &net->nodes[i];
+        if (n->kind == IL_LAYER_CUSTOM)
             return ili_seterr(net->ctx, IL_E_UNSUPPORTED,
                               "cannot save layer '%s': a custom (Lua) layer has no saved form",
-                              net->nodes[i].name);
+                              n->name);
+        /* A kind added after this file was written may hold state put_node does not know
+         * (options, fixed tensors): refuse it rather than write a file that resumes wrongly. */
+        if (n->kind > IL_LAYER_CONCAT)
+            return ili_seterr(net->ctx, IL_E_UNSUPPORTED,
+                              "cannot save layer '%s': checkpoints do not support %s layers yet",
+                              n->name, ili_node_kind_name(n));
+    }
     jbuf b = {net->ctx, NULL, 0, 0, 0};
     put(&b, "{\"dtype\":\"%s\",\"output\":%d,\"nodes\":[", il_dtype_name(net->dtype),
         ili_net_output(net));
-    for (int i = 0; i < net->nnodes; i++) put_node(&b, net, i);
+    for (int i = 0; i < net->nnodes; i++)
+        put_node(&b, net, i);
     put(&b, "]}");
     if (b.failed) {
         if (b.block) ili_free(net->ctx, b.block, b.cap);

@@ -32,8 +32,8 @@ typedef struct st_entry {
 struct il_safetensors {
     il_ctx *ctx;
     int n, nmeta, metacap; /* metacap: the size of the metadata arrays */
-    st_entry *e; /* n entries */
-    char **mkey, **mval; /* nmeta each, owned (strlen + 1 bytes) */
+    st_entry *e;           /* n entries */
+    char **mkey, **mval;   /* nmeta each, owned (strlen + 1 bytes) */
 };
 
 /* What a read is working on. */
@@ -44,9 +44,18 @@ typedef struct rd {
     uint64_t fsize, hlen; /* file size, header length */
 } rd;
 
-static il_status bad(rd *r, const char *fmt, const char *what, long long a, long long b) {
+/* IL_E_FORMAT with "<path>: " and the printf-formatted detail. */
+static il_status bad(rd *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static il_status bad(rd *r, const char *fmt, ...) {
     char msg[300];
-    snprintf(msg, sizeof msg, fmt, what, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     return ili_seterr(r->ctx, IL_E_FORMAT, "%s: %s", r->path, msg);
 }
 
@@ -84,18 +93,22 @@ static il_status read_header(rd *r, char **out) {
         return ili_seterr(r->ctx, IL_E_IO, "%s: cannot seek", r->path);
     r->fsize = (uint64_t)ftell(r->fp);
     rewind(r->fp);
-    if (r->fsize < 8) return bad(r, "%s (%lld bytes, the header length takes 8)%.0lld",
-                                 "file too short", (long long)r->fsize, 0);
+    if (r->fsize < 8)
+        return bad(r, "file too short (%lld bytes, the header length takes 8)",
+                   (long long)r->fsize);
     if (fread(b8, 1, 8, r->fp) != 8) return ili_seterr(r->ctx, IL_E_IO, "%s: read failed", r->path);
     r->hlen = 0;
-    for (int i = 7; i >= 0; i--) r->hlen = (r->hlen << 8) | b8[i];
+    for (int i = 7; i >= 0; i--)
+        r->hlen = (r->hlen << 8) | b8[i];
     if (r->hlen > r->fsize - 8)
-        return bad(r, "%s: %lld bytes, but the file has only %lld after the length field",
-                   "header length too big", (long long)(r->hlen > INT64_MAX ? INT64_MAX : r->hlen),
+        return bad(r,
+                   "header length too big: %lld bytes, but the file has only %lld after the "
+                   "length field",
+                   (long long)(r->hlen > INT64_MAX ? INT64_MAX : r->hlen),
                    (long long)(r->fsize - 8));
     if (r->hlen < 2 || r->hlen > (uint64_t)ILI_ST_MAX_HEADER)
-        return bad(r, "%s: %lld bytes (2 to %lld accepted)", "bad header length",
-                   (long long)r->hlen, (long long)ILI_ST_MAX_HEADER);
+        return bad(r, "bad header length: %lld bytes (2 to %lld accepted)", (long long)r->hlen,
+                   (long long)ILI_ST_MAX_HEADER);
     char *h = ili_malloc(r->ctx, (size_t)r->hlen + 1);
     if (h == NULL) return ili_nomem(r->ctx, (size_t)r->hlen + 1);
     if (fread(h, 1, (size_t)r->hlen, r->fp) != (size_t)r->hlen) {
@@ -119,32 +132,33 @@ static int getint(const cJSON *j, double lim, uint64_t *out) {
 /* Checks one tensor entry's object and fills e (not the name). */
 static il_status parse_entry(rd *r, const cJSON *o, st_entry *e, uint64_t dsize) {
     const char *nm = o->string;
-    if (!cJSON_IsObject(o)) return bad(r, "tensor '%s': not an object%.0lld%.0lld", nm, 0, 0);
+    if (!cJSON_IsObject(o)) return bad(r, "tensor '%s': not an object", nm);
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(o, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shape");
     const cJSON *of = cJSON_GetObjectItemCaseSensitive(o, "data_offsets");
     if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(of))
-        return bad(r, "tensor '%s': needs dtype, shape and data_offsets%.0lld%.0lld", nm, 0, 0);
+        return bad(r, "tensor '%s': needs dtype, shape and data_offsets", nm);
     int k = ili_st_dtype_parse(dt->valuestring);
     if (k < 0)
-        return ili_seterr(r->ctx, IL_E_FORMAT, "%s: tensor '%s': unsupported dtype '%.40s' "
-                          "(F32, F64 and I64 are read)", r->path, nm, dt->valuestring);
+        return ili_seterr(r->ctx, IL_E_FORMAT,
+                          "%s: tensor '%s': unsupported dtype '%.40s' "
+                          "(F32, F64 and I64 are read)",
+                          r->path, nm, dt->valuestring);
     e->dt = (il_dtype)k;
     e->ndim = cJSON_GetArraySize(sh);
     if (e->ndim > IL_MAX_DIMS)
-        return bad(r, "tensor '%s': %lld dimensions (at most %lld)", nm, e->ndim, IL_MAX_DIMS);
+        return bad(r, "tensor '%s': %d dimensions (at most %d)", nm, e->ndim, IL_MAX_DIMS);
     uint64_t numel = 1, v;
     for (int d = 0; d < e->ndim; d++) {
         if (!getint(cJSON_GetArrayItem(sh, d), 9007199254740992.0, &v))
-            return bad(r, "tensor '%s': shape entry %lld is not a size%.0lld", nm, d, 0);
+            return bad(r, "tensor '%s': shape entry %d is not a size", nm, d);
         e->shape[d] = (int64_t)v;
         numel = v == 0 || numel == 0 ? 0 : (numel > UINT64_MAX / v ? UINT64_MAX : numel * v);
     }
     uint64_t b, en;
     if (cJSON_GetArraySize(of) != 2 || !getint(cJSON_GetArrayItem(of, 0), 1.8e19, &b) ||
         !getint(cJSON_GetArrayItem(of, 1), 1.8e19, &en) || b > en)
-        return bad(r, "tensor '%s': data_offsets must be [begin, end], begin <= end%.0lld%.0lld",
-                   nm, 0, 0);
+        return bad(r, "tensor '%s': data_offsets must be [begin, end], begin <= end", nm);
     if (en > dsize)
         return bad(r, "tensor '%s': data_offsets end %lld is past the data section (%lld bytes)",
                    nm, (long long)(en > INT64_MAX ? INT64_MAX : en), (long long)dsize);
@@ -160,7 +174,7 @@ static il_status parse_entry(rd *r, const cJSON *o, st_entry *e, uint64_t dsize)
 
 /* Copies the "__metadata__" object (strings only) into f. */
 static il_status parse_meta(rd *r, const cJSON *m, il_safetensors *f) {
-    if (!cJSON_IsObject(m)) return bad(r, "%s is not an object%.0lld%.0lld", "__metadata__", 0, 0);
+    if (!cJSON_IsObject(m)) return bad(r, "__metadata__ is not an object");
     int n = cJSON_GetArraySize(m);
     size_t bytes = sizeof(char *) * (size_t)(n ? n : 1);
     f->mkey = ili_malloc(r->ctx, bytes);
@@ -174,7 +188,7 @@ static il_status parse_meta(rd *r, const cJSON *m, il_safetensors *f) {
     int i = 0;
     for (const cJSON *c = m->child; c; c = c->next, i++) {
         if (!cJSON_IsString(c))
-            return bad(r, "__metadata__ '%s': values must be strings%.0lld%.0lld", c->string, 0, 0);
+            return bad(r, "__metadata__ '%s': values must be strings", c->string);
         f->mkey[i] = dupstr(r->ctx, c->string);
         f->mval[i] = dupstr(r->ctx, c->valuestring);
         if (!f->mkey[i] || !f->mval[i]) return ili_nomem(r->ctx, strlen(c->valuestring) + 1);
@@ -198,21 +212,24 @@ static il_status check_layout(rd *r, il_safetensors *f) {
     size_t bytes = sizeof(st_entry *) * (size_t)f->n;
     st_entry **ix = ili_malloc(r->ctx, bytes);
     if (ix == NULL) return ili_nomem(r->ctx, bytes);
-    for (int i = 0; i < f->n; i++) ix[i] = &f->e[i];
+    for (int i = 0; i < f->n; i++)
+        ix[i] = &f->e[i];
     il_status s = IL_OK;
     qsort(ix, (size_t)f->n, sizeof *ix, by_name);
     for (int i = 1; i < f->n && s == IL_OK; i++)
         if (strcmp(ix[i - 1]->name, ix[i]->name) == 0)
-            s = bad(r, "tensor '%s' is listed twice%.0lld%.0lld", ix[i]->name, 0, 0);
+            s = bad(r, "tensor '%s' is listed twice", ix[i]->name);
     qsort(ix, (size_t)f->n, sizeof *ix, by_begin);
     const st_entry *prev = NULL;
     for (int i = 0; i < f->n && s == IL_OK; i++) {
         if (ix[i]->begin == ix[i]->end) continue;
         if (prev && ix[i]->begin < prev->end)
-            s = ili_seterr(r->ctx, IL_E_FORMAT, "%s: tensors '%s' and '%s' overlap (bytes %llu.."
-                           "%llu and %llu..%llu)", r->path, prev->name, ix[i]->name,
-                           (unsigned long long)prev->begin, (unsigned long long)prev->end,
-                           (unsigned long long)ix[i]->begin, (unsigned long long)ix[i]->end);
+            s = ili_seterr(r->ctx, IL_E_FORMAT,
+                           "%s: tensors '%s' and '%s' overlap (bytes %llu.."
+                           "%llu and %llu..%llu)",
+                           r->path, prev->name, ix[i]->name, (unsigned long long)prev->begin,
+                           (unsigned long long)prev->end, (unsigned long long)ix[i]->begin,
+                           (unsigned long long)ix[i]->end);
         prev = ix[i];
     }
     ili_free(r->ctx, ix, bytes);
@@ -221,10 +238,11 @@ static il_status check_layout(rd *r, il_safetensors *f) {
 
 /* Fills f from the parsed header: metadata and checked entries. */
 static il_status parse_tree(rd *r, const cJSON *root, il_safetensors *f) {
-    if (!cJSON_IsObject(root)) return bad(r, "%s%.0lld%.0lld", "the header is not a JSON object", 0, 0);
+    if (!cJSON_IsObject(root)) return bad(r, "the header is not a JSON object");
     uint64_t dsize = r->fsize - 8 - r->hlen;
     int n = 0;
-    for (const cJSON *c = root->child; c; c = c->next) n += strcmp(c->string, "__metadata__") != 0;
+    for (const cJSON *c = root->child; c; c = c->next)
+        n += strcmp(c->string, "__metadata__") != 0;
     size_t bytes = sizeof *f->e * (size_t)(n ? n : 1);
     if ((f->e = ili_malloc(r->ctx, bytes)) == NULL) return ili_nomem(r->ctx, bytes);
     memset(f->e, 0, bytes);
@@ -232,12 +250,12 @@ static il_status parse_tree(rd *r, const cJSON *root, il_safetensors *f) {
     int i = 0;
     for (const cJSON *c = root->child; c; c = c->next) {
         if (strcmp(c->string, "__metadata__") == 0) {
-            if (f->mkey != NULL) return bad(r, "%s is listed twice%.0lld%.0lld", "__metadata__", 0, 0);
+            if (f->mkey != NULL) return bad(r, "__metadata__ is listed twice");
             IL_TRY(parse_meta(r, c, f));
             continue;
         }
         st_entry *e = &f->e[i++];
-        if (c->string[0] == '\0') return bad(r, "%s%.0lld%.0lld", "a tensor has an empty name", 0, 0);
+        if (c->string[0] == '\0') return bad(r, "a tensor has an empty name");
         IL_TRY(parse_entry(r, c, e, dsize));
         e->nlen = strlen(c->string);
         if ((e->name = dupstr(r->ctx, c->string)) == NULL) return ili_nomem(r->ctx, e->nlen + 1);
@@ -268,15 +286,18 @@ static il_status read_all(rd *r, il_safetensors *f) {
     il_status s;
     if (root == NULL) {
         long long at = end ? (long long)(end - h) : 0;
-        s = ili_seterr(r->ctx, IL_E_FORMAT, "%s: the header is not valid JSON (near byte %lld "
-                       "of %lld)", r->path, at + 8, (long long)r->hlen);
+        s = ili_seterr(r->ctx, IL_E_FORMAT,
+                       "%s: the header is not valid JSON (near byte %lld "
+                       "of %lld)",
+                       r->path, at + 8, (long long)r->hlen);
     } else {
         /* After the object only the padding (spaces) may follow. */
         const char *p = end;
-        while (p < h + r->hlen && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')) p++;
+        while (p < h + r->hlen && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+            p++;
         if (p != h + r->hlen)
-            s = bad(r, "the header has bytes after its JSON object (at byte %lld)%.0lld",
-                    "", (long long)(p - h) + 8, 0);
+            s = bad(r, "the header has bytes after its JSON object (at byte %lld)",
+                    (long long)(p - h) + 8);
         else
             s = parse_tree(r, root, f);
         cJSON_Delete(root);
@@ -308,7 +329,9 @@ il_status il_safetensors_read(il_ctx *ctx, const char *path, il_safetensors **ou
     return IL_OK;
 }
 
-int il_safetensors_count(const il_safetensors *f) { return f ? f->n : 0; }
+int il_safetensors_count(const il_safetensors *f) {
+    return f ? f->n : 0;
+}
 
 const char *il_safetensors_name(const il_safetensors *f, int i) {
     return f && i >= 0 && i < f->n ? f->e[i].name : NULL;

@@ -10,6 +10,8 @@
  * renamed over the target; then the folder is fsynced so the rename itself is durable. Any
  * failure removes the temporary file, so the target is either the old file or the whole new one.
  */
+/* mkstemp, fsync, fchmod: POSIX 2008, beyond C11. */
+#define _POSIX_C_SOURCE 200809L
 #include "ckpt_impl.h"
 
 #include <errno.h>
@@ -64,7 +66,9 @@ static void hput(hbuf *b, const char *s, size_t n) {
     b->p[b->len] = '\0';
 }
 
-static void hputs(hbuf *b, const char *s) { hput(b, s, strlen(s)); }
+static void hputs(hbuf *b, const char *s) {
+    hput(b, s, strlen(s));
+}
 
 /* A JSON string literal: quotes, backslashes and control characters escaped; other bytes
  * (UTF-8) as they are. */
@@ -86,9 +90,8 @@ static void hputq(hbuf *b, const char *s) {
 }
 
 /* Builds the padded header for the tensors and metadata into b (b->failed on no memory). */
-static void build_header(hbuf *b, int n, const char *const *names,
-                         const il_tensor *const *tensors, int nmeta, const char *const *mk,
-                         const char *const *mv) {
+static void build_header(hbuf *b, int n, const char *const *names, const il_tensor *const *tensors,
+                         int nmeta, const char *const *mk, const char *const *mv) {
     char num[64];
     uint64_t off = 0;
     hputs(b, "{\"__metadata__\":{");
@@ -116,7 +119,8 @@ static void build_header(hbuf *b, int n, const char *const *names,
         off += bytes;
     }
     hputs(b, "}");
-    while (!b->failed && b->len % 8 != 0) hputs(b, " ");
+    while (!b->failed && b->len % 8 != 0)
+        hputs(b, " ");
 }
 
 /* IL_E_ARG/IL_E_DTYPE unless every name is non-empty and unique and every tensor writable. */
@@ -168,8 +172,9 @@ static il_status io_fail(wfile *w, const char *what) {
 
 static il_status wr(wfile *w, const void *p, size_t n) {
     const char *c = (const char *)p;
-    if (injected()) return ili_seterr(w->ctx, IL_E_IO, "%s: write failed: %s (injected)",
-                                      w->path, strerror(EIO));
+    if (injected())
+        return ili_seterr(w->ctx, IL_E_IO, "%s: write failed: %s (injected)", w->path,
+                          strerror(EIO));
     while (n > 0) {
         ssize_t k = write(w->fd, c, n);
         if (k < 0 && errno == EINTR) continue;
@@ -224,8 +229,10 @@ static il_status sync_dir(wfile *w) {
     size_t n = slash ? (size_t)(slash - w->path) : 0;
     char dir[4096];
     if (n >= sizeof dir) n = 0;
-    if (n == 0) snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
-    else memcpy(dir, w->path, n), dir[n] = '\0';
+    if (n == 0)
+        snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
+    else
+        memcpy(dir, w->path, n), dir[n] = '\0';
     int fd = open(dir, O_RDONLY);
     if (fd < 0) return io_fail(w, "opening the folder");
     int bad = injected() || fsync(fd) != 0;
@@ -238,7 +245,8 @@ static il_status sync_dir(wfile *w) {
 /* The steps after the header is built; on failure the caller removes the temporary file. */
 static il_status write_file(wfile *w, const hbuf *h, int n, const il_tensor *const *tensors) {
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
     IL_TRY(open_tmp(w));
     IL_TRY(wr(w, len8, 8));
     IL_TRY(wr(w, h->p, h->len));

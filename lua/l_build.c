@@ -43,11 +43,13 @@ static l_net *buildseq(lua_State *L, int idx, il_dtype dt) {
     if (nd != NULL && nd->isinput) {
         w = nd->width;
         start = 2;
-    } else if (first != NULL && first->kind == IL_LAYER_LINEAR) {
+    } else if (first != NULL &&
+               (first->kind == IL_LAYER_LINEAR || first->kind == IL_LAYER_FOURIER)) {
         w = first->in_features;
     } else {
         luaL_error(L,
-                   "sequential: the first layer must be linear(i, o) or il.nn.input(n), "
+                   "sequential: the first layer must be linear(i, o), siren(i, o), fourier(i, {...}) or "
+                   "il.nn.input(n), "
                    "got %s",
                    first ? l_kind_names[first->kind] : luaL_typename(L, -1));
     }

@@ -137,6 +137,7 @@ typedef struct l_layer {
     il_layer_kind kind;
     il_layer_opts opts;  /* opts.name is filled from user value 1 when a network is built */
     int64_t in_features; /* LINEAR: the i of linear(i, o) */
+    int sine_after;      /* LINEAR from il.nn.siren (not last=true): a sine layer follows */
 } l_layer;
 
 /* A graph node: its width, and whether it is an input (il.nn.input). */
@@ -146,6 +147,7 @@ typedef struct l_node {
 } l_node;
 
 extern const char *const l_kind_names[IL_LAYER_COUNT]; /* "linear", ... ("layer": custom) */
+int l_issiren(const l_layer *ly); /* a linear descriptor with a SIREN init */
 int l_isjoin(il_layer_kind k);                         /* add or concat */
 /* The node at idx, or NULL. [-0, +0, -] */
 l_node *l_tonode(lua_State *L, int idx);
@@ -248,6 +250,12 @@ void l_open_progress(lua_State *L); /* [-0, +0, m] il.progress into the table on
 /* ---- l_plotlines.c: il.plot.lines ---------------------------------------------------------- */
 
 void l_open_plotlines(lua_State *L); /* [-0, +0, e] il.plot.lines into the table on top */
+
+/* ---- l_ckpt.c: checkpoints (issue 7) ------------------------------------------------------ */
+
+/* il.save, il.load, il.nn.load, net:save and fit's checkpoint=/resume= into the module table on
+ * top; after l_open_nn and l_open_schedule. [-0, +0, e] */
+void l_open_ckpt(lua_State *L);
 
 /* ---- l_data.c, l_batches.c, l_image.c, l_expr.c, l_sample.c, l_plot.c: data (issue 5) ----- */
 

@@ -240,5 +240,6 @@ L_EXPORT int luaopen_il(lua_State *L) {
     l_open_schedule(L);
     l_open_progress(L);
     l_open_plotlines(L); /* after l_open_plot: extends il.plot */
+    l_open_ckpt(L);      /* after l_open_nn and l_open_schedule: uses both */
     return 1;
 }

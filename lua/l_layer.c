@@ -13,12 +13,14 @@
  */
 #include "l_impl.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 const char *const l_kind_names[IL_LAYER_COUNT] = {
     "input",    "linear", "tanh",    "sigmoid", "relu", "leaky_relu", "gelu",
-    "softplus", "sine",   "softmax", "dropout", "add",  "concat",     "layer"};
+    "softplus", "sine",   "softmax", "dropout", "add",  "concat",     "layer",
+    "fourier"};
 
 static const struct {
     const char *name;
@@ -36,6 +38,13 @@ static const struct {
     {"uniform", IL_INIT_UNIFORM},
     {"zeros", IL_INIT_ZEROS},
 };
+
+/* A siren descriptor is a linear one with a SIREN init; adding it also adds the sine after
+ * it, unless it is a SIREN's linear head (last=true). */
+int l_issiren(const l_layer *ly) {
+    return ly->kind == IL_LAYER_LINEAR &&
+           (ly->opts.init == IL_INIT_SIREN || ly->opts.init == IL_INIT_SIREN_FIRST);
+}
 
 int l_isjoin(il_layer_kind k) {
     return k == IL_LAYER_ADD || k == IL_LAYER_CONCAT;
@@ -55,9 +64,9 @@ const char *l_layerlabel(lua_State *L, int idx, int pos, char *buf, size_t size)
     lua_getiuservalue(L, idx, 1);
     if (lua_type(L, -1) == LUA_TSTRING)
         n = snprintf(buf, size, "%s '%s'", l_kind_names[ly->kind], lua_tostring(L, -1));
-    else if (ly->kind == IL_LAYER_LINEAR)
-        n = snprintf(buf, size, "linear(%lld, %lld)", (long long)ly->in_features,
-                     (long long)ly->opts.out_features);
+    else if (ly->kind == IL_LAYER_LINEAR || ly->kind == IL_LAYER_FOURIER)
+        n = snprintf(buf, size, "%s(%lld, %lld)", l_issiren(ly) ? "siren" : l_kind_names[ly->kind],
+                     (long long)ly->in_features, (long long)ly->opts.out_features);
     else
         n = snprintf(buf, size, "%s", l_kind_names[ly->kind]);
     lua_pop(L, 1);
@@ -75,6 +84,11 @@ int64_t l_layerwidth(lua_State *L, int idx, int nin, const int64_t *w, const cha
             luaL_error(L, "%s: expected %I input features, got %I", lbl,
                        (lua_Integer)ly->in_features, (lua_Integer)w[0]);
         return ly->opts.out_features;
+    case IL_LAYER_FOURIER:
+        if (w[0] != ly->in_features)
+            luaL_error(L, "%s: expected %I input features, got %I", lbl,
+                       (lua_Integer)ly->in_features, (lua_Integer)w[0]);
+        return 2 * ly->opts.out_features;
     case IL_LAYER_ADD:
         for (int i = 1; i < nin; i++)
             if (w[i] != w[0])
@@ -104,6 +118,13 @@ int l_addlayer(lua_State *L, l_net *n, int idx, int nin, const int *in) {
         s = l_customadd(L, n, idx, nin, in, &node);
     else
         s = il_net_layer(n->net, ly->kind, &opts, nin, in, &node);
+    if (s == IL_OK && ly->sine_after) {
+        il_layer_opts so;
+        memset(&so, 0, sizeof so);
+        so.omega = opts.omega;
+        int lin = node;
+        s = il_net_layer(n->net, IL_LAYER_SINE, &so, 1, &lin, &node);
+    }
     if (s != IL_OK) l_fail(L, s);
     return node;
 }
@@ -207,6 +228,68 @@ static int nn_sine(lua_State *L) {
     return 1;
 }
 
+/* Number option key of the options table at idx, or def when absent. [-0, +0, e] */
+static double optnumber(lua_State *L, int idx, const char *key, double def) {
+    if (lua_isnoneornil(L, idx)) return def;
+    if (lua_getfield(L, idx, key) != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            return luaL_error(L, "option '%s' must be a number, got %s", key,
+                              luaL_typename(L, -1));
+        def = (double)lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return def;
+}
+
+/* il.nn.siren(in, out, {omega=30, first=false, last=false, name=}): a linear layer with the
+ * SIREN init followed by sine(omega): one descriptor, two network nodes; last=true is the
+ * linear head alone (SIREN init, no sine). [-0, +1, e] */
+static int nn_siren(lua_State *L) {
+    static l_optkeys keys = {"omega", "first", "last", "name", NULL};
+    lua_Integer i = luaL_checkinteger(L, 1), o = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, i >= 1, 1, "input features must be >= 1");
+    luaL_argcheck(L, o >= 1, 2, "output features must be >= 1");
+    l_checkopts(L, 3, keys);
+    double omega = optnumber(L, 3, "omega", 30.0);
+    if (!(omega > 0) || !isfinite(omega)) return luaL_error(L, "siren: omega must be > 0");
+    int first = 0, last = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        first = lua_getfield(L, 3, "first") != LUA_TNIL && lua_toboolean(L, -1);
+        last = lua_getfield(L, 3, "last") != LUA_TNIL && lua_toboolean(L, -1);
+        lua_pop(L, 2);
+    }
+    l_layer *ly = newlayer(L, IL_LAYER_LINEAR, 3);
+    ly->in_features = ly->opts.in_features = (int64_t)i;
+    ly->opts.out_features = (int64_t)o;
+    ly->opts.init = first ? IL_INIT_SIREN_FIRST : IL_INIT_SIREN;
+    ly->opts.omega = omega;
+    ly->sine_after = !last;
+    return 1;
+}
+
+/* il.nn.fourier(in, {features=, sigma=10, seed=, name=}): fixed random Fourier features,
+ * 2 * features wide. [-0, +1, e] */
+static int nn_fourier(lua_State *L) {
+    static l_optkeys keys = {"features", "sigma", "seed", "name", NULL};
+    lua_Integer i = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, i >= 1, 1, "input features must be >= 1");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    l_checkopts(L, 2, keys);
+    double f = optnumber(L, 2, "features", 0), sigma = optnumber(L, 2, "sigma", 10.0);
+    double seed = optnumber(L, 2, "seed", 0);
+    if (!(f >= 1 && f <= (double)((int64_t)1 << 39)) || f != floor(f))
+        return luaL_error(L, "fourier: features must be an integer >= 1");
+    if (!(sigma > 0) || !isfinite(sigma)) return luaL_error(L, "fourier: sigma must be > 0");
+    if (!(seed >= 0 && seed < 9007199254740992.0) || seed != floor(seed))
+        return luaL_error(L, "fourier: seed must be an integer in [1, 2^53)");
+    l_layer *ly = newlayer(L, IL_LAYER_FOURIER, 2);
+    ly->in_features = (int64_t)i;
+    ly->opts.out_features = (int64_t)f;
+    ly->opts.sigma = sigma;
+    ly->opts.seed = (uint64_t)seed;
+    return 1;
+}
+
 /* il.nn.dropout(p[, {name=}]) [-0, +1, e] */
 static int nn_dropout(lua_State *L) {
     double p = (double)luaL_checknumber(L, 1);
@@ -294,6 +377,7 @@ static const luaL_Reg nn_funcs[] = {
     {"linear", nn_linear}, {"leaky_relu", nn_leaky_relu},
     {"sine", nn_sine},     {"dropout", nn_dropout},
     {"input", nn_input},   {"layer", l_customlayer},
+    {"siren", nn_siren},   {"fourier", nn_fourier},
     {NULL, NULL},
 };
 

@@ -146,12 +146,14 @@ static int net_step(lua_State *L) {
     return 1;
 }
 
-/* net:parameters() -> params, names: an array of tensors (views of the network's parameter
- * buffer: writing them changes the network) and an array of their names. [-0, +2, e] */
-static int net_parameters(lua_State *L) {
-    l_net *n = l_checknet(L, 1);
+/* il_net_parameters or il_net_buffers: named views of a network's tensors. */
+typedef il_status (*lister)(il_net *, il_tensor **, const char **, int, int *);
+
+/* Pushes an array of the views list gives (writing them changes the network) and an array of
+ * their names. [-0, +2, e] */
+static int push_views(lua_State *L, l_net *n, lister list) {
     int count = 0;
-    il_status s = il_net_parameters(n->net, NULL, NULL, 0, &count);
+    il_status s = list(n->net, NULL, NULL, 0, &count);
     if (s != IL_OK) return l_fail(L, s);
     /* Every slot exists before C hands out handles, so nothing can raise while they are
      * unowned; the pointer arrays are userdata for the same reason. */
@@ -164,7 +166,7 @@ static int net_parameters(lua_State *L) {
         lua_rawseti(L, params, i + 1);
     }
     int got = 0;
-    s = il_net_parameters(n->net, tmp, names, count, &got);
+    s = list(n->net, tmp, names, count, &got);
     if (s != IL_OK) return l_fail(L, s);
     for (int i = 0; i < got && i < count; i++) {
         lua_rawgeti(L, params, i + 1);
@@ -177,6 +179,17 @@ static int net_parameters(lua_State *L) {
         lua_rawseti(L, -2, i + 1);
     }
     return 2;
+}
+
+/* net:parameters() -> params, names: views of the network's parameter buffer. [-0, +2, e] */
+static int net_parameters(lua_State *L) {
+    return push_views(L, l_checknet(L, 1), il_net_parameters);
+}
+
+/* net:buffers() -> tensors, names: the fixed tensors layers own (a fourier layer's B), which
+ * are not trained but belong to the network's state. [-0, +2, e] */
+static int net_buffers(lua_State *L) {
+    return push_views(L, l_checknet(L, 1), il_net_buffers);
 }
 
 /* net:train([on]) / net:eval() -> net [-0, +1, e] */
@@ -196,14 +209,14 @@ static int net_eval(lua_State *L) {
     return 1;
 }
 
-/* Copies every parameter of src into dst (built from the same recipe), converting dtype;
- * a and b hold cap handles each. Holds handles only while no Lua function runs. */
+/* Copies every tensor list gives of src into dst (built from the same recipe), converting
+ * dtype; a and b hold cap handles each. Holds handles only while no Lua function runs. */
 static il_status copyparams(il_ctx *ctx, il_net *dst, il_net *src, il_tensor **a, il_tensor **b,
-                            int cap) {
+                            int cap, lister list) {
     int ca = 0, cb = 0;
-    il_status s = il_net_parameters(src, a, NULL, cap, &ca);
+    il_status s = list(src, a, NULL, cap, &ca);
     if (s != IL_OK) return s;
-    s = il_net_parameters(dst, b, NULL, cap, &cb);
+    s = list(dst, b, NULL, cap, &cb);
     if (s != IL_OK) cb = 0;
     if (s == IL_OK && ca != cb)
         s = il_ctx_error(ctx, IL_E_INTERNAL, "net:to: the rebuilt network differs");
@@ -239,12 +252,16 @@ static int net_to(lua_State *L) {
     if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
         return luaL_error(L, "net:to: this network cannot be rebuilt");
     l_net *m = l_rebuild(L, lua_gettop(L), dt);
-    int count = 0;
+    /* parameters, then fixed buffers: a fourier layer drawn from the generator must keep B */
+    int count = 0, nbuf = 0;
     il_status s = il_net_parameters(n->net, NULL, NULL, 0, &count);
+    if (s == IL_OK) s = il_net_buffers(n->net, NULL, NULL, 0, &nbuf);
     if (s != IL_OK) return l_fail(L, s);
+    if (nbuf > count) count = nbuf;
     il_tensor **a = (il_tensor **)lua_newuserdatauv(L, sizeof(il_tensor *) * (count + 1), 0);
     il_tensor **b = (il_tensor **)lua_newuserdatauv(L, sizeof(il_tensor *) * (count + 1), 0);
-    s = copyparams(l_ctx(L), m->net, n->net, a, b, count);
+    s = copyparams(l_ctx(L), m->net, n->net, a, b, count, il_net_parameters);
+    if (s == IL_OK) s = copyparams(l_ctx(L), m->net, n->net, a, b, count, il_net_buffers);
     if (s != IL_OK) return l_fail(L, s);
     lua_pop(L, 2);
     m->training = n->training;
@@ -313,7 +330,8 @@ static const luaL_Reg net_meta[] = {
 
 static const luaL_Reg net_methods[] = {
     {"forward", net_forward}, {"step", net_step}, {"fit", l_fit}, {"parameters", net_parameters},
-    {"train", net_train},     {"eval", net_eval}, {"to", net_to}, {NULL, NULL},
+    {"buffers", net_buffers}, {"train", net_train}, {"eval", net_eval}, {"to", net_to},
+    {NULL, NULL},
 };
 
 void l_open_nn(lua_State *L) {

@@ -331,7 +331,8 @@ describe("network errors", function()
   it("bad structure", function()
     assert.has_error(function() il.nn.sequential {} end, "sequential: no layers")
     assert.has_error(function() il.nn.sequential { il.nn.tanh() } end,
-      "sequential: the first layer must be linear(i, o) or il.nn.input(n), got tanh")
+      "sequential: the first layer must be linear(i, o), siren(i, o), fourier(i, {...}) or "
+        .. "il.nn.input(n), got tanh")
     assert.has_error(function() il.nn.sequential { il.nn.linear(2, 2), il.nn.add() } end,
       "sequential: add (layer 2) joins nodes; use il.nn.graph")
     assert.has_error(function() il.nn.sequential { il.nn.linear(2, 2), 5 } end,

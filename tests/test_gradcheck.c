@@ -56,7 +56,8 @@ static void test_linear_inits(void **state) {
     il_ctx *ctx = tu_ctx();
     il_ctx_seed(ctx, 1);
     static const char *names[IL_INIT_COUNT] = {"xavier_uniform", "xavier_normal", "he_uniform",
-                                               "he_normal", "normal", "uniform", "zeros"};
+                                               "he_normal", "normal", "uniform", "zeros",
+                                               "siren_first", "siren"};
     for (int init = 0; init < IL_INIT_COUNT; init++) {
         il_net *net = NULL;
         int in;

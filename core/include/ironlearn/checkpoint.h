@@ -68,8 +68,7 @@ IL_API int il_optim_num_state(const il_optim *opt);
 IL_API const char *il_optim_state_name(const il_optim *opt, int k);
 /* Views of state buffer k, one per network parameter, in il_net_parameters' order and shapes
  * (writing them changes the state). New handles in out[0..cap-1]; *count gets the number. */
-IL_API il_status il_optim_state_views(il_optim *opt, int k, il_tensor **out, int cap,
-                                      int *count);
+IL_API il_status il_optim_state_views(il_optim *opt, int k, il_tensor **out, int cap, int *count);
 
 /* The dropout generator of a network (seeded on its first mask): a restored network draws the
  * same masks. */

@@ -38,6 +38,9 @@ typedef enum il_layer_kind {
     IL_LAYER_ADD,        /* join: sum of >= 2 inputs of equal width */
     IL_LAYER_CONCAT,     /* join: inputs side by side along features */
     IL_LAYER_CUSTOM,     /* callbacks, see il_custom_layer */
+    IL_LAYER_FOURIER,    /* fixed random Fourier features [sin(2 pi x B), cos(2 pi x B)]:
+                            B (in, out_features) ~ N(0, sigma^2), drawn once, never trained;
+                            output width 2 * out_features */
     IL_LAYER_COUNT
 } il_layer_kind;
 
@@ -49,19 +52,24 @@ typedef enum il_init {
     IL_INIT_NORMAL,             /* N(0, 1) */
     IL_INIT_UNIFORM,            /* U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's nn.Linear) */
     IL_INIT_ZEROS,
+    IL_INIT_SIREN_FIRST,        /* SIREN's first layer: U(-1/in, 1/in) */
+    IL_INIT_SIREN,              /* later SIREN layers: U(-a, a), a = sqrt(6 / in) / omega */
     IL_INIT_COUNT
 } il_init;
 
 /* Options of a layer; zero-initialise, then set what the kind uses. */
 typedef struct il_layer_opts {
-    int64_t out_features; /* LINEAR */
-    il_init init;         /* LINEAR weights; biases start at zero except for UNIFORM */
+    int64_t out_features; /* LINEAR; FOURIER: frequencies (output 2 * out_features) */
+    il_init init;         /* LINEAR weights; biases start at zero except for UNIFORM and
+                             the SIREN inits, whose biases are U(-1/sqrt(in), 1/sqrt(in)) */
     int bias;             /* LINEAR: 0 = with bias (default), -1 = without */
     double alpha;         /* LEAKY_RELU slope (0 means 0.01) */
-    double omega;         /* SINE frequency (0 means 30) */
+    double omega;         /* SINE frequency, LINEAR with a SIREN init (0 means 30) */
     double p;             /* DROPOUT probability in [0, 1) */
     const char *name;     /* optional, copied; default "<kind><index>" */
     int64_t in_features;  /* LINEAR: expected input width, checked when added (0: any) */
+    double sigma;         /* FOURIER: standard deviation of B (0 means 10) */
+    uint64_t seed;        /* FOURIER: B's generator seed (0: drawn from the context's) */
 } il_layer_opts;
 
 /*
@@ -107,6 +115,11 @@ IL_API int64_t il_net_num_params(const il_net *net); /* scalars */
  * *count gets the number; names like "layers.1.weight" / "fc2.bias". New handles in out[]. */
 IL_API il_status il_net_parameters(il_net *net, il_tensor **out, const char **names, int cap,
                                    int *count);
+/* Fixed (non-trained) tensors that layers own, which a checkpoint must save with the
+ * parameters: a FOURIER layer's B (in, out_features), named "<layer>.B". Views (new handles in
+ * out[]) of each layer's own buffer: writing them changes the net. As il_net_parameters. */
+IL_API il_status il_net_buffers(il_net *net, il_tensor **out, const char **names, int cap,
+                                int *count);
 /* A text summary: one line per node with kind, output shape and parameter count, then totals. */
 IL_API il_status il_net_summary(il_net *net, char **out); /* free with il_ctx_free_string */
 IL_API void il_net_train(il_net *net, int on); /* dropout active when on (the default) */
