@@ -71,6 +71,11 @@ typedef struct ili_storage {
     size_t nbytes;
     int64_t refcount;
     il_device device;
+    /* Borrowed host memory (il_tensor_from_host, tensor_external.c): data is not ours to free;
+     * ext_release(ext_ud) runs, if set, when the last handle goes. ext is 0 for owned memory. */
+    int ext;
+    void (*ext_release)(void *ud);
+    void *ext_ud;
 } ili_storage;
 
 struct il_tensor {

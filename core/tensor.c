@@ -27,7 +27,9 @@ static il_status storage_new(il_ctx *ctx, size_t nbytes, il_device dev, ili_stor
 
 static void storage_release(ili_storage *st) {
     if (--st->refcount > 0) return;
-    if (st->data) ili_backend_free(st->ctx, st->device, st->data, st->nbytes);
+    if (st->ext) {
+        if (st->ext_release) st->ext_release(st->ext_ud);
+    } else if (st->data) ili_backend_free(st->ctx, st->device, st->data, st->nbytes);
     ili_free(st->ctx, st, sizeof *st);
 }
 

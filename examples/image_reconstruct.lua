@@ -22,9 +22,9 @@ local DEFAULTS = {
   size = 200, steps = 300, model = "fourier", render = "50,512,1024", out = ".",
   batch = 8192, lr = "model's", seed = 1, checkpoint = 0, resume = false,
 }
--- Adam's starting rate per model (cosine-decayed to 1/100 of it): SIREN wants the small rate
--- of its paper; the ReLU models take a large one.
-local MODEL_LR = { fourier = 5e-3, mlp = 2e-3, siren = 1e-4 }
+-- Adam's starting rate per model (cosine-decayed to 1/100 of it), tuned on the horse at 300
+-- steps: SIREN's paper rate 1e-4 reaches only 98.8% there (1e-3: 99.9%).
+local MODEL_LR = { fourier = 5e-3, mlp = 2e-3, siren = 1e-3 }
 local MAX_SIZE = 2048     -- side of the training image; 4 million coordinates at most
 local MAX_RENDER = 8192
 local CHUNK_ROWS = 65536  -- rendering runs the network on this many pixels at a time

@@ -29,6 +29,8 @@
 #define L_NODE_MT "il.Node"
 #define L_LAYER_MT "il.Layer"
 #define L_LOSS_MT "il.Loss"
+/* Registry key of the context box; one per state, reused if the module is opened again. */
+#define L_CTX_KEY "il.ctx"
 
 /* Most inputs a network call takes from Lua (net:forward(x1, ..., xn), a custom layer's). */
 #define L_MAXIN 16

@@ -10,8 +10,6 @@
 
 #include <string.h>
 
-/* Registry key of the context box; one per state, reused if the module is opened again. */
-#define L_CTX_KEY "il.ctx"
 
 il_ctx *l_ctx(lua_State *L) {
     l_ctxbox *box = (l_ctxbox *)lua_touserdata(L, lua_upvalueindex(1));

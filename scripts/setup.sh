@@ -4,7 +4,7 @@
 #   scripts/setup.sh --bench  also the benchmark peers (OpenBLAS, PyTorch, NumPy)
 set -euo pipefail
 
-pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libcmocka-dev libcjson-dev lua-busted libstb-dev gnuplot-nox)
+pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libcmocka-dev libcjson-dev lua-busted libstb-dev gnuplot-nox luarocks)
 if [[ "${1:-}" == "--bench" ]]; then
     pkgs+=(libopenblas-dev python3-numpy python3-torch)
 fi

@@ -155,3 +155,21 @@ describe("examples/image_reconstruct.lua", function()
     assert.truthy(out:find("no IMAGE given", 1, true), out)
   end)
 end)
+
+describe("examples/siren.lua", function()
+  local example = DIR .. "/examples/siren.lua"
+
+  it("fits a tiny image and reports PSNR as it goes", function()
+    local png = os.tmpname() .. ".png"
+    local out, code = U.run(U.q(U.ilua) .. " " .. U.q(example) .. " " ..
+      U.q(DATA .. "camera.png") .. " --size 12 --steps 4 --every 2 --out " .. U.q(png))
+    assert.equal(0, code, out)
+    assert.truthy(out:find("step    2  loss [%d.e+-]+  PSNR [%d.-]+ dB"), out)
+    assert.truthy(out:find("final PSNR: [%d.-]+ dB after 4 steps"), out)
+    assert.same({ 12, 12 }, il.image.load(png).shape)
+    os.remove(png)
+    out, code = U.run(U.q(U.ilua) .. " " .. U.q(example) .. " " .. U.q(DATA .. "nothere.png"))
+    assert.equal(1, code)
+    assert.truthy(out:find("siren.lua: cannot read image: ", 1, true), out)
+  end)
+end)

@@ -177,6 +177,14 @@ IL_API il_status il_tensor_linspace(il_ctx *ctx, double start, double stop, int6
 IL_API il_status il_tensor_from_data(il_ctx *ctx, int ndim, const int64_t *shape, il_dtype dt,
                                      il_device dev, const void *src, il_dtype src_dt,
                                      il_tensor **out);
+/* A CPU tensor over the caller's own contiguous row-major memory, without copying: data must
+ * hold numel elements of dt, aligned to the element size, and stay valid until release(ud) is
+ * called (release may be NULL). The library never frees data; release(ud) runs exactly once,
+ * when the last handle (views included) is freed, also when this call fails. Writes through the
+ * tensor (in-place ops, a network's outputs copied into it) are visible to the caller. */
+IL_API il_status il_tensor_from_host(il_ctx *ctx, int ndim, const int64_t *shape, il_dtype dt,
+                                     void *data, void (*release)(void *ud), void *ud,
+                                     il_tensor **out);
 /* Releases the handle (and the storage with its last handle). NULL is ignored. */
 IL_API void il_tensor_free(il_tensor *t);
 
