@@ -180,6 +180,9 @@ static void put_node(jbuf *b, const il_net *net, int id) {
         put(b, ",\"omega\":%.17g", n->omega);
     else if (n->kind == IL_LAYER_DROPOUT)
         put(b, ",\"p\":%.17g", n->p);
+    else if (n->kind == IL_LAYER_FOURIER) /* B itself is saved as the tensor "<name>.B" */
+        put(b, ",\"in_features\":%lld,\"sigma\":%.17g", (long long)net->nodes[n->in[0]].features,
+            n->sigma);
     put(b, "}");
 }
 
@@ -195,7 +198,7 @@ il_status il_net_spec_json(il_net *net, char **out) {
                               n->name);
         /* A kind added after this file was written may hold state put_node does not know
          * (options, fixed tensors): refuse it rather than write a file that resumes wrongly. */
-        if (n->kind > IL_LAYER_CONCAT)
+        if (n->kind > IL_LAYER_CONCAT && n->kind != IL_LAYER_FOURIER)
             return ili_seterr(net->ctx, IL_E_UNSUPPORTED,
                               "cannot save layer '%s': checkpoints do not support %s layers yet",
                               n->name, ili_node_kind_name(n));

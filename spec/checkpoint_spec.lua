@@ -142,6 +142,21 @@ describe("il.save / il.load", function()
     assert.is_nil(il.load(f).optim)
   end)
 
+  it("keeps a fourier layer's fixed B, so the loaded net computes the same", function()
+    il.seed(4)
+    local net = il.nn.sequential { il.nn.fourier(2, { features = 6, sigma = 3, name = "ff" }),
+                                   il.nn.linear(12, 1) }
+    local x = il.rand({ 5, 2 })
+    local f = path("fourier.safetensors")
+    net:save(f)
+    il.seed(99) -- a rebuilt layer would draw another B
+    local back = il.nn.load(f)
+    assert.same(net:forward(x):totable(), back:forward(x):totable())
+    local b0, names = net:buffers()
+    assert.equal("ff.B", names[1])
+    assert.same(b0[1]:totable(), (back:buffers())[1]:totable())
+  end)
+
   it("restores the generator", function()
     local net = smallnet()
     local f = path("rng.safetensors")

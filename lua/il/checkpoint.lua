@@ -207,6 +207,8 @@ local function collect(t)
   local names, tensors = {}, {}
   local ps, pn = t.net:parameters()
   for i = 1, #ps do names[i], tensors[i] = pn[i], ps[i] end
+  local bs, bn = t.net:buffers() -- fixed tensors (a fourier layer's B): not trained, but saved
+  for i = 1, #bs do names[#names + 1], tensors[#tensors + 1] = bn[i], bs[i] end
   if t.optim ~= nil then
     local on, ov = cc(C.optim_views, t.optim, t.net)
     for i = 1, #on do
@@ -282,6 +284,9 @@ local function descriptor(path, n)
   elseif k == "leaky_relu" then return il.nn.leaky_relu(n.alpha, o)
   elseif k == "sine" then return il.nn.sine(n.omega, o)
   elseif k == "dropout" then return il.nn.dropout(n.p, o)
+  elseif k == "fourier" then -- B is drawn anew here, then overwritten by the saved one
+    return il.nn.fourier(n.in_features, {features = n.features // 2, sigma = n.sigma,
+                                         name = n.name})
   elseif k ~= "input" and k ~= "layer" and type(il.nn[k]) == "function" then
     return il.nn[k](o)
   end
@@ -329,6 +334,8 @@ local function restore(path, tensors, net, opt)
   end
   local ps, pn = net:parameters()
   fill(pn, ps)
+  local bs, bn = net:buffers()
+  fill(bn, bs)
   if opt ~= nil then
     local on, ov = cc(C.optim_views, opt, net)
     fill(on, ov)
