@@ -40,6 +40,7 @@ static il_status check_net(il_net *net) { return net ? IL_OK : IL_E_ARG; }
 il_ctx *ili_net_ctx(const il_net *net) { return net->ctx; }
 il_dtype ili_net_dtype(const il_net *net) { return net->dtype; }
 il_device ili_net_device(const il_net *net) { return net->device; }
+il_device il_net_device(const il_net *net) { return net->device; }
 il_tensor *ili_net_params(il_net *net) { return net->params; }
 il_tensor *ili_net_grads(il_net *net) { return net->grads; }
 int ili_net_output(const il_net *net) { return net->output >= 0 ? net->output : net->nnodes - 1; }
@@ -73,6 +74,43 @@ void il_net_free(il_net *net) {
     il_tensor_free(net->grads);
     il_tensor_free(net->arena);
     ili_free(ctx, net, sizeof *net);
+}
+
+/* One tensor moved to dev, or NULL for NULL. */
+static il_status moved(il_net *net, il_tensor *t, il_device dev, il_tensor **out) {
+    *out = NULL;
+    return t ? il_tensor_to_device(net->ctx, t, dev, out) : IL_OK;
+}
+
+il_status il_net_move(il_net *net, il_device dev) {
+    if (net == NULL) return IL_E_ARG;
+    if (ili_backend_get(net->ctx, dev) == NULL) return IL_E_DEVICE;
+    if (dev == net->device) return IL_OK;
+    /* Everything is copied first and swapped in only when every copy succeeded. */
+    size_t nb = sizeof(il_tensor *) * (size_t)(net->nnodes + 2);
+    il_tensor **t = ili_malloc(net->ctx, nb);
+    if (t == NULL) return ili_nomem(net->ctx, nb);
+    memset(t, 0, nb);
+    il_status s = moved(net, net->params, dev, &t[0]);
+    if (s == IL_OK) s = moved(net, net->grads, dev, &t[1]);
+    for (int i = 0; s == IL_OK && i < net->nnodes; i++)
+        s = moved(net, net->nodes[i].fixed, dev, &t[i + 2]);
+    if (s == IL_OK) {
+        il_tensor *old[2] = {net->params, net->grads};
+        net->params = t[0], net->grads = t[1];
+        t[0] = old[0], t[1] = old[1];
+        for (int i = 0; i < net->nnodes; i++) {
+            il_tensor *f = net->nodes[i].fixed;
+            net->nodes[i].fixed = t[i + 2];
+            t[i + 2] = f;
+        }
+        il_tensor_free(net->arena);
+        net->arena = NULL, net->arena_cap = 0, net->batch = 0;
+        net->device = dev;
+    }
+    for (int i = 0; i < net->nnodes + 2; i++) il_tensor_free(t[i]); /* the old or the partial */
+    ili_free(net->ctx, t, nb);
+    return s;
 }
 
 /* ---- parameters ---------------------------------------------------------------------------- */

@@ -235,26 +235,24 @@ static il_status copyparams(il_ctx *ctx, il_net *dst, il_net *src, il_tensor **a
 static int net_to(lua_State *L) {
     l_net *n = l_checknet(L, 1);
     const char *name = luaL_checkstring(L, 2);
-    il_dtype dt;
-    il_device dev;
-    if (il_device_parse(name, &dev) == IL_OK) {
-        if (dev != IL_DEVICE_CPU)
-            return luaL_error(L, "net:to('%s'): networks run on the CPU only for now", name);
-        lua_settop(L, 1);
-        return 1;
-    }
-    if (il_dtype_parse(name, &dt) != IL_OK || (dt != IL_DTYPE_F32 && dt != IL_DTYPE_F64))
+    il_device from = il_net_device(n->net), dev = from;
+    il_dtype dt = n->dtype;
+    if (il_device_parse(name, &dev) != IL_OK &&
+        (il_dtype_parse(name, &dt) != IL_OK || (dt != IL_DTYPE_F32 && dt != IL_DTYPE_F64)))
         return luaL_error(L, "net:to: unknown dtype or device '%s'", name);
-    if (dt == n->dtype) {
+    if (dt == n->dtype && dev == from) {
         lua_settop(L, 1);
         return 1;
     }
     if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
         return luaL_error(L, "net:to: this network cannot be rebuilt");
+    /* The rebuilt network starts on the CPU: it joins the source's device to take the values,
+     * then goes where it was asked. */
     l_net *m = l_rebuild(L, lua_gettop(L), dt);
+    il_status s = il_net_move(m->net, from);
     /* parameters, then fixed buffers: a fourier layer drawn from the generator must keep B */
     int count = 0, nbuf = 0;
-    il_status s = il_net_parameters(n->net, NULL, NULL, 0, &count);
+    if (s == IL_OK) s = il_net_parameters(n->net, NULL, NULL, 0, &count);
     if (s == IL_OK) s = il_net_buffers(n->net, NULL, NULL, 0, &nbuf);
     if (s != IL_OK) return l_fail(L, s);
     if (nbuf > count) count = nbuf;
@@ -262,6 +260,7 @@ static int net_to(lua_State *L) {
     il_tensor **b = (il_tensor **)lua_newuserdatauv(L, sizeof(il_tensor *) * (count + 1), 0);
     s = copyparams(l_ctx(L), m->net, n->net, a, b, count, il_net_parameters);
     if (s == IL_OK) s = copyparams(l_ctx(L), m->net, n->net, a, b, count, il_net_buffers);
+    if (s == IL_OK) s = il_net_move(m->net, dev);
     if (s != IL_OK) return l_fail(L, s);
     lua_pop(L, 2);
     m->training = n->training;

@@ -21,7 +21,12 @@ cmake --build "$prefix/consumer" -j"$jobs" >/dev/null
 for prog in xor embed_host; do
     if [[ -x "$prefix/consumer/$prog" ]]; then
         # The embedding host finds its script next to its source.
-        (cd examples/embed && "$prefix/consumer/$prog" >/dev/null) && echo "install_check: $prog ok"
+        # (Not `cmd && echo`: set -e ignores a failure on the left of &&.)
+        if ! (cd examples/embed && "$prefix/consumer/$prog" >/dev/null); then
+            echo "install_check: $prog failed" >&2
+            exit 1
+        fi
+        echo "install_check: $prog ok"
     fi
 done
 

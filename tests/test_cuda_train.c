@@ -6,8 +6,9 @@
  * host-to-device copy (counted by the backend); the one device-to-host copy per step is the
  * loss il_net_step returns. Exits 77 when there is no CUDA device.
  *
- * Networks are placed on CUDA by setting net->device before any layer is added: the public
- * API (il_net_new) makes CPU networks only, and the graph code is device-agnostic otherwise.
+ * Networks are placed on CUDA by setting net->device before any layer is added, so the
+ * initial weights are written straight to the device (the public route, il_net_move after
+ * building, is what bench_gpu_step.c uses).
  */
 #include <math.h>
 #include <string.h>

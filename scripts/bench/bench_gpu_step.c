@@ -6,8 +6,7 @@
  * stream synchronisations and launches (kernels plus cuBLAS calls) per step.
  * gpu_step_torch.py is the PyTorch peer. Usage: bench_gpu_step [STEPS]
  *
- * The network is put on CUDA by setting net->device before layers are added (nn_impl.h): the
- * public API builds CPU networks only for now (see docs/cuda.md).
+ * The network is built on the CPU and moved to CUDA with il_net_move.
  */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
@@ -68,11 +67,11 @@ static void run(il_ctx *ctx, int tf32, int steps) {
     make_data(ctx, 40000, &x, &y);
     il_net *net;
     CHECK(il_net_new(ctx, IL_DTYPE_F32, &net));
-    net->device = IL_DEVICE_CUDA;
     int node;
     CHECK(il_net_input(net, 2, &node));
     for (int l = 0; l < 3; l++) node = dense(ctx, net, node, 64, 1);
     dense(ctx, net, node, 1, 0);
+    CHECK(il_net_move(net, IL_DEVICE_CUDA));
     il_optim_opts oo;
     memset(&oo, 0, sizeof oo);
     oo.lr = 1e-3;

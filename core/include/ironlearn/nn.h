@@ -106,10 +106,15 @@ IL_API il_status il_net_custom(il_net *net, const il_custom_layer *cl, int nin, 
                                int *node);
 /* Marks the output node (exactly one, for now); the last layer added is the default. */
 IL_API il_status il_net_set_output(il_net *net, int node);
+/* Moves the network's parameters, gradients and fixed buffers to dev (CPU or CUDA); compiled
+ * state is dropped and rebuilt on the next run. Optimizers made for the network before the move
+ * must be made anew. On failure the network is unchanged. IL_E_DEVICE when dev is unavailable. */
+IL_API il_status il_net_move(il_net *net, il_device dev);
 
 /* ---- inspecting -------------------------------------------------------------------------- */
 
 IL_API int il_net_num_inputs(const il_net *net);
+IL_API il_device il_net_device(const il_net *net);
 IL_API int64_t il_net_num_params(const il_net *net); /* scalars */
 /* Named parameter tensors: views of the one parameter buffer (writing them changes the net).
  * *count gets the number; names like "layers.1.weight" / "fc2.bias". New handles in out[]. */
