@@ -75,50 +75,6 @@ il_status ili_write_file_atomic(il_ctx *ctx, const char *path, const void *data,
     return IL_OK;
 }
 
-/* ---- growing strings --------------------------------------------------------------------- */
-
-void ili_sbuf_add(ili_sbuf *b, const char *s, size_t n) {
-    if (b->failed) return;
-    size_t need = sizeof(size_t) + b->len + n + 1;
-    if (need > b->cap) {
-        size_t ncap = need * 2 < 64 ? 64 : need * 2;
-        char *nb = ili_realloc(b->ctx, b->block, b->cap, ncap);
-        if (nb == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->block = nb;
-        b->cap = ncap;
-    }
-    memcpy(b->block + sizeof(size_t) + b->len, s, n);
-    b->len += n;
-    b->block[sizeof(size_t) + b->len] = '\0';
-}
-
-void ili_sbuf_printf(ili_sbuf *b, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    ili_sbuf_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-il_status ili_sbuf_finish(ili_sbuf *b, char **out) {
-    *out = NULL;
-    if (!b->failed && b->block == NULL) ili_sbuf_add(b, "", 0); /* an empty string is a string */
-    if (b->failed) {
-        ili_free(b->ctx, b->block, b->cap);
-        b->block = NULL;
-        return ili_nomem(b->ctx, b->len + 1);
-    }
-    memcpy(b->block, &b->cap, sizeof b->cap);
-    *out = b->block + sizeof(size_t);
-    b->block = NULL;
-    return IL_OK;
-}
-
 /* ---- random generators ------------------------------------------------------------------- */
 
 ili_rng *ili_pick_rng(il_ctx *ctx, const uint64_t *seed, ili_rng *local) {

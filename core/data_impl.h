@@ -19,25 +19,6 @@ IL_INTERNAL il_status ili_read_file(il_ctx *ctx, const char *path, char **buf, s
 IL_INTERNAL il_status ili_write_file_atomic(il_ctx *ctx, const char *path, const void *data,
                                             size_t len);
 
-/* A growing string in the layout il_ctx_free_string expects (its capacity just before the
- * text). A failed allocation sets failed; later appends do nothing. */
-typedef struct ili_sbuf {
-    il_ctx *ctx;
-    char *block;
-    size_t cap, len; /* len counts the text after the capacity word */
-    int failed;
-} ili_sbuf;
-
-IL_INTERNAL void ili_sbuf_add(ili_sbuf *b, const char *s, size_t n);
-IL_INTERNAL void ili_sbuf_printf(ili_sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-/* Hands the text to *out (a string for il_ctx_free_string), or frees it and returns
- * IL_E_NOMEM when an append failed. */
-IL_INTERNAL il_status ili_sbuf_finish(ili_sbuf *b, char **out);
-
 /* The generator for a draw: a private one seeded from *seed (in *local), or the context's. */
 IL_INTERNAL ili_rng *ili_pick_rng(il_ctx *ctx, const uint64_t *seed, ili_rng *local);
 /* Uniform integer in [0, n) for n >= 1, without modulo bias. */

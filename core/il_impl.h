@@ -113,6 +113,29 @@ IL_INTERNAL void ili_scratch_release(il_ctx *ctx);
 /* The dtype two operands meet in: i64 < f32 < f64, as NumPy and PyTorch promote. */
 IL_INTERNAL il_dtype ili_dtype_promote(il_dtype a, il_dtype b);
 
+/* ---- strings (strbuf.c) ------------------------------------------------------------------ */
+
+/* A growing string in the layout il_ctx_free_string expects (its capacity just before the
+ * text). A failed allocation sets failed; later appends do nothing. */
+typedef struct ili_sbuf {
+    il_ctx *ctx;
+    char *block;
+    size_t cap, len; /* len counts the text after the capacity word */
+    int failed;
+} ili_sbuf;
+
+IL_INTERNAL void ili_sbuf_add(ili_sbuf *b, const char *s, size_t n);
+IL_INTERNAL void ili_sbuf_printf(ili_sbuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Appends s as a JSON string literal: quotes, backslashes and control characters escaped. */
+IL_INTERNAL void ili_sbuf_json_string(ili_sbuf *b, const char *s);
+/* Hands the text to *out (a string for il_ctx_free_string), or frees it and returns
+ * IL_E_NOMEM when an append failed. (strbuf.c) */
+IL_INTERNAL il_status ili_sbuf_finish(ili_sbuf *b, char **out);
+
 /* ---- random (rng.c) ---------------------------------------------------------------------- */
 
 IL_INTERNAL void ili_rng_seed(ili_rng *r, uint64_t seed);

@@ -68,36 +68,6 @@ il_status il_net_buffers(il_net *net, il_tensor **out, const char **names, int c
     return IL_OK;
 }
 
-/* A growing string whose block carries its capacity first, as il_ctx_free_string expects. */
-typedef struct sbuf {
-    il_ctx *ctx;
-    char *block;
-    size_t cap, len; /* len counts the text after the capacity word */
-    int failed;
-} sbuf;
-
-static void put(sbuf *b, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (b->failed || n < 0) return;
-    size_t need = sizeof(size_t) + b->len + (size_t)n + 1;
-    if (need > b->cap) {
-        size_t ncap = need * 2;
-        char *nb = ili_realloc(b->ctx, b->block, b->cap, ncap);
-        if (nb == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->block = nb;
-        b->cap = ncap;
-    }
-    memcpy(b->block + sizeof(size_t) + b->len, tmp, (size_t)n + 1);
-    b->len += (size_t)n;
-}
-
 /* "(-1, F)" before the first compile, else "(B, F)". */
 static const char *shape_text(const il_net *net, const ili_node *n, char *buf, size_t sz) {
     snprintf(buf, sz, "(%lld, %lld)", net->batch > 0 ? (long long)net->batch : -1LL,
@@ -120,22 +90,18 @@ il_status il_net_summary(il_net *net, char **out) {
         wname = a > wname ? a : wname;
         wkind = k > wkind ? k : wkind;
     }
-    sbuf b = {net->ctx, NULL, 0, 0, 0};
-    put(&b, "%-*s  %-*s  %-16s %10s\n", wname, "name", wkind, "kind", "output", "params");
+    ili_sbuf b = {net->ctx, NULL, 0, 0, 0};
+    ili_sbuf_printf(&b, "%-*s  %-*s  %-16s %10s\n", wname, "name", wkind, "kind", "output",
+                    "params");
     int o = ili_net_output(net);
     for (int i = 0; i < net->nnodes; i++) {
         const ili_node *n = &net->nodes[i];
         char sh[64];
-        put(&b, "%-*s  %-*s  %-16s %10lld%s\n", wname, n->name, wkind, ili_node_kind_name(n),
-            shape_text(net, n, sh, sizeof sh), (long long)(n->pn[0] + n->pn[1]),
-            i == o && net->nnodes > 1 ? "  (output)" : "");
+        ili_sbuf_printf(&b, "%-*s  %-*s  %-16s %10lld%s\n", wname, n->name, wkind,
+                        ili_node_kind_name(n), shape_text(net, n, sh, sizeof sh),
+                        (long long)(n->pn[0] + n->pn[1]),
+                        i == o && net->nnodes > 1 ? "  (output)" : "");
     }
-    put(&b, "total params: %lld\n", (long long)net->nparams);
-    if (b.failed) {
-        if (b.block) ili_free(net->ctx, b.block, b.cap);
-        return ili_nomem(net->ctx, b.cap * 2);
-    }
-    memcpy(b.block, &b.cap, sizeof b.cap);
-    *out = b.block + sizeof(size_t);
-    return IL_OK;
+    ili_sbuf_printf(&b, "total params: %lld\n", (long long)net->nparams);
+    return ili_sbuf_finish(&b, out);
 }

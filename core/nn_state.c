@@ -111,79 +111,29 @@ il_status il_optim_state_views(il_optim *opt, int k, il_tensor **out, int cap, i
 
 /* ---- the graph as JSON ------------------------------------------------------------------- */
 
-/* A growing string whose block carries its capacity first, as il_ctx_free_string expects. */
-typedef struct jbuf {
-    il_ctx *ctx;
-    char *block;
-    size_t cap, len;
-    int failed;
-} jbuf;
-
-static void put(jbuf *b, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (b->failed || n < 0 || (size_t)n >= sizeof tmp) {
-        b->failed = 1;
-        return;
-    }
-    size_t need = sizeof(size_t) + b->len + (size_t)n + 1;
-    if (need > b->cap) {
-        size_t ncap = need * 2;
-        char *nb = ili_realloc(b->ctx, b->block, b->cap, ncap);
-        if (nb == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->block = nb;
-        b->cap = ncap;
-    }
-    memcpy(b->block + sizeof(size_t) + b->len, tmp, (size_t)n + 1);
-    b->len += (size_t)n;
-}
-
-/* Layer names come from users: escape what JSON requires. Names are short (< 400 bytes). */
-static void put_str(jbuf *b, const char *s) {
-    char esc[512];
-    size_t k = 0;
-    for (; *s && k + 8 < sizeof esc; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            esc[k++] = '\\', esc[k++] = (char)c;
-        else if (c < 0x20)
-            k += (size_t)snprintf(esc + k, 8, "\\u%04x", c);
-        else
-            esc[k++] = (char)c;
-    }
-    esc[k] = '\0';
-    if (*s) b->failed = 1; /* too long to describe faithfully */
-    put(b, "\"%s\"", esc);
-}
-
 /* One node's object: kind, name, inputs, width, and the options of its kind. */
-static void put_node(jbuf *b, const il_net *net, int id) {
+static void put_node(ili_sbuf *b, const il_net *net, int id) {
     const ili_node *n = &net->nodes[id];
-    put(b, "%s{\"kind\":\"%s\",\"name\":", id ? "," : "", ili_layer_def_of(n->kind)->name);
-    put_str(b, n->name);
-    put(b, ",\"features\":%lld,\"in\":[", (long long)n->features);
+    ili_sbuf_printf(b, "%s{\"kind\":\"%s\",\"name\":", id ? "," : "",
+                    ili_layer_def_of(n->kind)->name);
+    ili_sbuf_json_string(b, n->name);
+    ili_sbuf_printf(b, ",\"features\":%lld,\"in\":[", (long long)n->features);
     for (int i = 0; i < n->nin; i++)
-        put(b, "%s%d", i ? "," : "", n->in[i]);
-    put(b, "]");
+        ili_sbuf_printf(b, "%s%d", i ? "," : "", n->in[i]);
+    ili_sbuf_printf(b, "]");
     if (n->kind == IL_LAYER_LINEAR)
-        put(b, ",\"in_features\":%lld,\"bias\":%s,\"init\":%d", (long long)n->in_features,
-            n->bias ? "true" : "false", (int)n->init);
+        ili_sbuf_printf(b, ",\"in_features\":%lld,\"bias\":%s,\"init\":%d",
+                        (long long)n->in_features, n->bias ? "true" : "false", (int)n->init);
     else if (n->kind == IL_LAYER_LEAKY_RELU)
-        put(b, ",\"alpha\":%.17g", n->alpha);
+        ili_sbuf_printf(b, ",\"alpha\":%.17g", n->alpha);
     else if (n->kind == IL_LAYER_SINE)
-        put(b, ",\"omega\":%.17g", n->omega);
+        ili_sbuf_printf(b, ",\"omega\":%.17g", n->omega);
     else if (n->kind == IL_LAYER_DROPOUT)
-        put(b, ",\"p\":%.17g", n->p);
+        ili_sbuf_printf(b, ",\"p\":%.17g", n->p);
     else if (n->kind == IL_LAYER_FOURIER) /* B itself is saved as the tensor "<name>.B" */
-        put(b, ",\"in_features\":%lld,\"sigma\":%.17g", (long long)net->nodes[n->in[0]].features,
-            n->sigma);
-    put(b, "}");
+        ili_sbuf_printf(b, ",\"in_features\":%lld,\"sigma\":%.17g",
+                        (long long)net->nodes[n->in[0]].features, n->sigma);
+    ili_sbuf_printf(b, "}");
 }
 
 il_status il_net_spec_json(il_net *net, char **out) {
@@ -203,17 +153,11 @@ il_status il_net_spec_json(il_net *net, char **out) {
                               "cannot save layer '%s': checkpoints do not support %s layers yet",
                               n->name, ili_node_kind_name(n));
     }
-    jbuf b = {net->ctx, NULL, 0, 0, 0};
-    put(&b, "{\"dtype\":\"%s\",\"output\":%d,\"nodes\":[", il_dtype_name(net->dtype),
-        ili_net_output(net));
+    ili_sbuf b = {net->ctx, NULL, 0, 0, 0};
+    ili_sbuf_printf(&b, "{\"dtype\":\"%s\",\"output\":%d,\"nodes\":[", il_dtype_name(net->dtype),
+                    ili_net_output(net));
     for (int i = 0; i < net->nnodes; i++)
         put_node(&b, net, i);
-    put(&b, "]}");
-    if (b.failed) {
-        if (b.block) ili_free(net->ctx, b.block, b.cap);
-        return ili_nomem(net->ctx, b.cap);
-    }
-    memcpy(b.block, &b.cap, sizeof b.cap);
-    *out = b.block + sizeof(size_t);
-    return IL_OK;
+    ili_sbuf_printf(&b, "]}");
+    return ili_sbuf_finish(&b, out);
 }

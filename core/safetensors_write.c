@@ -42,85 +42,34 @@ int ili_st_dtype_parse(const char *s) {
 
 /* ---- the header -------------------------------------------------------------------------- */
 
-typedef struct hbuf {
-    il_ctx *ctx;
-    char *p;
-    size_t cap, len;
-    int failed;
-} hbuf;
-
-static void hput(hbuf *b, const char *s, size_t n) {
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = (b->len + n + 1) * 2;
-        char *np = ili_realloc(b->ctx, b->p, b->cap, ncap);
-        if (np == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void hputs(hbuf *b, const char *s) {
-    hput(b, s, strlen(s));
-}
-
-/* A JSON string literal: quotes, backslashes and control characters escaped; other bytes
- * (UTF-8) as they are. */
-static void hputq(hbuf *b, const char *s) {
-    hputs(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char e[8];
-        if (c == '"' || c == '\\') {
-            e[0] = '\\', e[1] = (char)c, e[2] = '\0';
-        } else if (c < 0x20) {
-            snprintf(e, sizeof e, "\\u%04x", c);
-        } else {
-            e[0] = (char)c, e[1] = '\0';
-        }
-        hputs(b, e);
-    }
-    hputs(b, "\"");
-}
-
 /* Builds the padded header for the tensors and metadata into b (b->failed on no memory). */
-static void build_header(hbuf *b, int n, const char *const *names, const il_tensor *const *tensors,
-                         int nmeta, const char *const *mk, const char *const *mv) {
-    char num[64];
+static void build_header(ili_sbuf *b, int n, const char *const *names,
+                         const il_tensor *const *tensors, int nmeta, const char *const *mk,
+                         const char *const *mv) {
     uint64_t off = 0;
-    hputs(b, "{\"__metadata__\":{");
+    ili_sbuf_printf(b, "{\"__metadata__\":{");
     for (int i = 0; i < nmeta; i++) {
-        if (i) hputs(b, ",");
-        hputq(b, mk[i]);
-        hputs(b, ":");
-        hputq(b, mv[i]);
+        if (i) ili_sbuf_add(b, ",", 1);
+        ili_sbuf_json_string(b, mk[i]);
+        ili_sbuf_add(b, ":", 1);
+        ili_sbuf_json_string(b, mv[i]);
     }
-    hputs(b, "}");
+    ili_sbuf_add(b, "}", 1);
     for (int i = 0; i < n; i++) {
         const il_tensor *t = tensors[i];
         uint64_t bytes = (uint64_t)il_tensor_numel(t) * il_dtype_size(t->dtype);
-        hputs(b, ",");
-        hputq(b, names[i]);
-        snprintf(num, sizeof num, ":{\"dtype\":\"%s\",\"shape\":[", ili_st_dtype_name(t->dtype));
-        hputs(b, num);
-        for (int d = 0; d < t->ndim; d++) {
-            snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)t->shape[d]);
-            hputs(b, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
-                 (unsigned long long)(off + bytes));
-        hputs(b, num);
+        ili_sbuf_add(b, ",", 1);
+        ili_sbuf_json_string(b, names[i]);
+        ili_sbuf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", ili_st_dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim; d++)
+            ili_sbuf_printf(b, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        ili_sbuf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                        (unsigned long long)(off + bytes));
         off += bytes;
     }
-    hputs(b, "}");
+    ili_sbuf_add(b, "}", 1);
     while (!b->failed && b->len % 8 != 0)
-        hputs(b, " ");
+        ili_sbuf_add(b, " ", 1);
 }
 
 /* IL_E_ARG/IL_E_DTYPE unless every name is non-empty and unique and every tensor writable. */
@@ -243,13 +192,14 @@ static il_status sync_dir(wfile *w) {
 }
 
 /* The steps after the header is built; on failure the caller removes the temporary file. */
-static il_status write_file(wfile *w, const hbuf *h, int n, const il_tensor *const *tensors) {
+static il_status write_file(wfile *w, const char *header, size_t hlen, int n,
+                            const il_tensor *const *tensors) {
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
-        len8[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
+        len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
     IL_TRY(open_tmp(w));
     IL_TRY(wr(w, len8, 8));
-    IL_TRY(wr(w, h->p, h->len));
+    IL_TRY(wr(w, header, hlen));
     IL_TRY(write_data(w, n, tensors));
     if (injected() || fsync(w->fd) != 0) return io_fail(w, "fsync");
     int fd = w->fd;
@@ -266,19 +216,17 @@ il_status il_safetensors_write(il_ctx *ctx, const char *path, int n, const char 
                                const char *const *meta_keys, const char *const *meta_values) {
     if (ctx == NULL) return IL_E_ARG;
     IL_TRY(check_args(ctx, path, n, names, tensors, nmeta, meta_keys, meta_values));
-    hbuf h = {ctx, NULL, 0, 0, 0};
+    ili_sbuf h = {ctx, NULL, 0, 0, 0};
+    char *header;
     build_header(&h, n, names, tensors, nmeta, meta_keys, meta_values);
-    if (h.failed) {
-        if (h.p) ili_free(ctx, h.p, h.cap);
-        return ili_nomem(ctx, h.cap);
-    }
+    IL_TRY(ili_sbuf_finish(&h, &header));
     wfile w = {ctx, path, NULL, 0, -1, 0};
-    il_status s = write_file(&w, &h, n, tensors);
+    il_status s = write_file(&w, header, h.len, n, tensors);
     if (w.fd >= 0) close(w.fd);
     if (w.tmp != NULL) {
         if (w.created) unlink(w.tmp);
         ili_free(ctx, w.tmp, w.tmpn);
     }
-    ili_free(ctx, h.p, h.cap);
+    il_ctx_free_string(ctx, header);
     return s;
 }

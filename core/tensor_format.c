@@ -13,35 +13,10 @@
 #define EDGE 3
 #define SUMMARIZE_ABOVE 1000
 
-typedef struct sbuf {
-    il_ctx *ctx;
-    char *p;
-    size_t len, cap;
-    int failed;
-} sbuf;
+static void puts_(ili_sbuf *b, const char *s) { ili_sbuf_add(b, s, strlen(s)); }
 
-static void put(sbuf *b, const char *s, size_t n) {
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *q = ili_realloc(b->ctx, b->p, b->cap, cap);
-        if (q == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
-
-static void spaces(sbuf *b, int n) {
-    for (int i = 0; i < n; i++) put(b, " ", 1);
+static void spaces(ili_sbuf *b, int n) {
+    for (int i = 0; i < n; i++) ili_sbuf_add(b, " ", 1);
 }
 
 /* How numbers are written: chosen once per tensor from the values shown. */
@@ -134,15 +109,15 @@ static void choose_format(const view *v, numfmt *f) {
     f->width = w.w;
 }
 
-static void print_num(sbuf *b, const numfmt *f, const view *v, int64_t off) {
+static void print_num(ili_sbuf *b, const numfmt *f, const view *v, int64_t off) {
     char s[64];
     int n = num_str(f, v, off, s, sizeof s);
     spaces(b, f->width - n);
-    put(b, s, (size_t)n);
+    ili_sbuf_add(b, s, (size_t)n);
 }
 
 /* Separator after an element of axis d that is not the last one. */
-static void separator(sbuf *b, const view *v, int d, int indent, int wrap) {
+static void separator(ili_sbuf *b, const view *v, int d, int indent, int wrap) {
     puts_(b, ",");
     if (d == v->ndim - 1 && !wrap) {
         puts_(b, " ");
@@ -153,7 +128,8 @@ static void separator(sbuf *b, const view *v, int d, int indent, int wrap) {
     spaces(b, indent + d + 1);
 }
 
-static void print_axis(sbuf *b, const numfmt *f, const view *v, int d, int64_t off, int indent) {
+static void print_axis(ili_sbuf *b, const numfmt *f, const view *v, int d, int64_t off,
+                       int indent) {
     if (d == v->ndim) {
         print_num(b, f, v, off);
         return;
@@ -178,7 +154,7 @@ static void print_axis(sbuf *b, const numfmt *f, const view *v, int d, int64_t o
     puts_(b, "]");
 }
 
-static void render(sbuf *b, const view *v, il_device dev) {
+static void render(ili_sbuf *b, const view *v, il_device dev) {
     numfmt f;
     choose_format(v, &f);
     puts_(b, "tensor(");
@@ -190,7 +166,6 @@ static void render(sbuf *b, const view *v, il_device dev) {
     puts_(b, tail);
 }
 
-/* Strings handed out carry their capacity just before the text, for il_ctx_free_string. */
 il_status il_tensor_format(il_ctx *ctx, const il_tensor *t, char **out) {
     IL_TRY(ili_check_tensor(ctx, t, "format"));
     if (out == NULL) return ili_seterr(ctx, IL_E_ARG, "format: out is NULL");
@@ -200,8 +175,7 @@ il_status il_tensor_format(il_ctx *ctx, const il_tensor *t, char **out) {
     const il_tensor *h = host ? host : t;
     view v = {il_tensor_data(h), h->dtype, h->ndim, h->shape, h->stride,
               il_tensor_numel(h) > SUMMARIZE_ABOVE};
-    sbuf b = {ctx, NULL, 0, 0, 0};
-    put(&b, "\0\0\0\0\0\0\0\0", sizeof(size_t)); /* room for the capacity */
+    ili_sbuf b = {ctx, NULL, 0, 0, 0};
     if (il_tensor_numel(h) == 0) {
         char shape[200], tail[300];
         snprintf(tail, sizeof tail, "tensor([], shape=%s, dtype=%s, device=%s)",
@@ -212,19 +186,5 @@ il_status il_tensor_format(il_ctx *ctx, const il_tensor *t, char **out) {
         render(&b, &v, t->st->device);
     }
     il_tensor_free(host);
-    if (b.failed) {
-        ili_free(ctx, b.p, b.cap);
-        return ili_nomem(ctx, b.cap * 2);
-    }
-    memcpy(b.p, &b.cap, sizeof b.cap);
-    *out = b.p + sizeof(size_t);
-    return IL_OK;
-}
-
-void il_ctx_free_string(il_ctx *ctx, char *s) {
-    if (ctx == NULL || s == NULL) return;
-    size_t cap;
-    char *base = s - sizeof(size_t);
-    memcpy(&cap, base, sizeof cap);
-    ili_free(ctx, base, cap);
+    return ili_sbuf_finish(&b, out);
 }
