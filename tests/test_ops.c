@@ -18,28 +18,9 @@
 #include <string.h>
 
 #include "ironlearn.h"
+#include "testutil.h"
 
 static const il_dtype FLOATS[2] = {IL_DTYPE_F32, IL_DTYPE_F64};
-
-/* A context and its bytes in use right after creation (restored by done()). */
-static il_ctx *new_ctx(size_t *base) {
-    il_ctx *ctx = NULL;
-    assert_int_equal(il_ctx_new(&ctx), IL_OK);
-    il_mem_stats m;
-    il_ctx_memory(ctx, &m);
-    *base = m.bytes_in_use;
-    return ctx;
-}
-
-static void done(il_ctx *ctx, size_t base) {
-    il_mem_stats m;
-    /* The thread pool is the context's own (started lazily); one thread releases it. */
-    assert_int_equal(il_ctx_set_threads(ctx, 1), IL_OK);
-    assert_int_equal(il_ctx_live_tensors(ctx), 0);
-    il_ctx_memory(ctx, &m);
-    assert_int_equal(m.bytes_in_use, base);
-    il_ctx_free(ctx);
-}
 
 static uint64_t rng_state = 88172645463325252ull;
 
@@ -58,52 +39,10 @@ static double *rand_vals(int64_t n, double lo, double hi) {
     return v;
 }
 
-static int64_t numel(int nd, const int64_t *shape) {
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++) n *= shape[i];
-    return n;
-}
-
 /* f32 inputs are rounded first, so the reference sees exactly what the kernel sees. */
 static void round_to(il_dtype dt, double *v, int64_t n) {
     if (dt == IL_DTYPE_F32)
         for (int64_t i = 0; i < n; i++) v[i] = (double)(float)v[i];
-}
-
-static il_tensor *mk(il_ctx *ctx, il_dtype dt, int nd, const int64_t *shape, const double *v) {
-    il_tensor *t = NULL;
-    il_status s = il_tensor_from_data(ctx, nd, shape, dt, IL_DEVICE_CPU, v, IL_DTYPE_F64, &t);
-    if (s != IL_OK) fail_msg("from_data: %s", il_errmsg(ctx));
-    return t;
-}
-
-static double *read_f64(il_ctx *ctx, const il_tensor *t) {
-    int64_t n = il_tensor_numel(t);
-    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
-    assert_non_null(v);
-    if (il_tensor_read(ctx, t, v, IL_DTYPE_F64, n) != IL_OK) fail_msg("read: %s", il_errmsg(ctx));
-    return v;
-}
-
-/* Values of `view` in row-major order, taken from base's values through the view's own
- * strides and data pointer (base contiguous), so no library copy is involved. */
-static double *view_vals(const il_tensor *base, const double *bv, const il_tensor *view) {
-    int nd = il_tensor_ndim(view);
-    const int64_t *sh = il_tensor_shape(view), *st = il_tensor_strides(view);
-    size_t es = il_dtype_size(il_tensor_dtype(view));
-    int64_t off0 = (int64_t)(((char *)il_tensor_data(view) - (char *)il_tensor_data(base)) / es);
-    int64_t n = numel(nd, sh);
-    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
-    assert_non_null(v);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t rem = i, off = off0;
-        for (int d = nd - 1; d >= 0; d--) {
-            off += (rem % sh[d]) * st[d];
-            rem /= sh[d];
-        }
-        v[i] = bv[off];
-    }
-    return v;
 }
 
 /* Index into a right-aligned, broadcast operand of shape (na, sa) for output element flat. */
@@ -189,7 +128,7 @@ static void check_binary(il_ctx *ctx, il_op op, il_tensor *ta, const double *av,
     const int64_t *so = il_tensor_shape(r);
     int64_t cnt = il_tensor_numel(r);
     assert_int_equal(il_tensor_dtype(r), dt);
-    double *got = read_f64(ctx, r), *want = malloc((size_t)(cnt > 0 ? cnt : 1) * sizeof *want);
+    double *got = tu_values(ctx, r), *want = malloc((size_t)(cnt > 0 ? cnt : 1) * sizeof *want);
     for (int64_t i = 0; i < cnt; i++)
         want[i] = ref_bin(op, av[bidx(i, n, so, na, il_tensor_shape(ta))],
                           bv[bidx(i, n, so, nb, il_tensor_shape(tb))]);
@@ -206,10 +145,10 @@ static void binary_case(il_ctx *ctx, int na, const int64_t *sa, int nb, const in
         for (size_t k = 0; k < sizeof BINOPS / sizeof *BINOPS; k++) {
             double lo, hi, blo, bhi;
             domain(BINOPS[k], &lo, &hi, &blo, &bhi);
-            double *av = rand_vals(numel(na, sa), lo, hi), *bv = rand_vals(numel(nb, sb), blo, bhi);
-            round_to(FLOATS[d], av, numel(na, sa));
-            round_to(FLOATS[d], bv, numel(nb, sb));
-            il_tensor *ta = mk(ctx, FLOATS[d], na, sa, av), *tb = mk(ctx, FLOATS[d], nb, sb, bv);
+            double *av = rand_vals(tu_numel(na, sa), lo, hi), *bv = rand_vals(tu_numel(nb, sb), blo, bhi);
+            round_to(FLOATS[d], av, tu_numel(na, sa));
+            round_to(FLOATS[d], bv, tu_numel(nb, sb));
+            il_tensor *ta = tu_mk(ctx, FLOATS[d], na, sa, av), *tb = tu_mk(ctx, FLOATS[d], nb, sb, bv);
             check_binary(ctx, BINOPS[k], ta, av, tb, bv, FLOATS[d]);
             il_tensor_free(ta);
             il_tensor_free(tb);
@@ -223,18 +162,18 @@ static void binary_case(il_ctx *ctx, int na, const int64_t *sa, int nb, const in
 
 static void test_binary_shapes(void **state) {
     size_t base;
-    il_ctx *ctx = new_ctx(&base);
+    il_ctx *ctx = tu_ctx_base(&base);
     int64_t s5[] = {5}, s34[] = {3, 4}, s235[] = {2, 3, 5}, s2345[] = {2, 3, 4, 5};
     binary_case(ctx, 1, s5, 1, s5);
     binary_case(ctx, 2, s34, 2, s34);
     binary_case(ctx, 3, s235, 3, s235);
     binary_case(ctx, 4, s2345, 4, s2345);
-    done(ctx, base);
+    tu_ctx_done_exact(ctx, base);
 }
 
 static void test_binary_broadcast(void **state) {
     size_t base;
-    il_ctx *ctx = new_ctx(&base);
+    il_ctx *ctx = tu_ctx_base(&base);
     int64_t s31[] = {3, 1}, s14[] = {1, 4}, s234[] = {2, 3, 4}, s4[] = {4}, s03[] = {0, 3},
             s3[] = {3}, s214[] = {2, 1, 4}, s23[] = {2, 3}, s1[] = {1}, s130[] = {1, 3, 0};
     binary_case(ctx, 2, s31, 2, s14);
@@ -247,26 +186,26 @@ static void test_binary_broadcast(void **state) {
     binary_case(ctx, 1, s1, 3, s234);
     binary_case(ctx, 2, s03, 1, s3); /* empty results */
     binary_case(ctx, 3, s130, 2, s31);
-    done(ctx, base);
+    tu_ctx_done_exact(ctx, base);
 }
 
 /* Transposed, narrowed and expanded views as operands. */
 static void test_binary_views(void **state) {
     size_t base;
-    il_ctx *ctx = new_ctx(&base);
+    il_ctx *ctx = tu_ctx_base(&base);
     int64_t s45[] = {4, 5}, s54[] = {5, 4}, s31[] = {3, 1}, e34[] = {3, 4};
     for (int d = 0; d < 2; d++) {
         il_dtype dt = FLOATS[d];
         double *bv = rand_vals(20, -2, 2), *cv = rand_vals(20, 0.5, 2), *ev = rand_vals(3, -1, 1);
         round_to(dt, bv, 20), round_to(dt, cv, 20), round_to(dt, ev, 3);
-        il_tensor *b = mk(ctx, dt, 2, s45, bv), *c = mk(ctx, dt, 2, s54, cv), *bt, *nar, *cn, *e;
-        il_tensor *e0 = mk(ctx, dt, 2, s31, ev);
+        il_tensor *b = tu_mk(ctx, dt, 2, s45, bv), *c = tu_mk(ctx, dt, 2, s54, cv), *bt, *nar, *cn, *e;
+        il_tensor *e0 = tu_mk(ctx, dt, 2, s31, ev);
         assert_int_equal(il_tensor_transpose(ctx, b, 0, 1, &bt), IL_OK);  /* (5, 4) */
         assert_int_equal(il_tensor_narrow(ctx, bt, 0, 1, 3, &nar), IL_OK); /* (3, 4) */
         assert_int_equal(il_tensor_narrow(ctx, c, 0, 2, 3, &cn), IL_OK);  /* (3, 4) */
         assert_int_equal(il_tensor_expand(ctx, e0, 2, e34, &e), IL_OK);   /* (3, 4) */
-        double *btv = view_vals(b, bv, bt), *nv = view_vals(b, bv, nar);
-        double *cnv = view_vals(c, cv, cn), *evv = view_vals(e0, ev, e);
+        double *btv = tu_view_vals(b, bv, bt), *nv = tu_view_vals(b, bv, nar);
+        double *cnv = tu_view_vals(c, cv, cn), *evv = tu_view_vals(e0, ev, e);
         for (size_t k = 0; k < sizeof BINOPS / sizeof *BINOPS; k++) {
             if (BINOPS[k] == IL_OP_POW) continue; /* negative bases */
             check_binary(ctx, BINOPS[k], bt, btv, c, cv, dt);   /* strided + contiguous */
@@ -278,23 +217,23 @@ static void test_binary_views(void **state) {
         for (int i = 0; i < 7; i++) il_tensor_free(all[i]);
         free(bv), free(cv), free(ev), free(btv), free(nv), free(cnv), free(evv);
     }
-    done(ctx, base);
+    tu_ctx_done_exact(ctx, base);
 }
 
 static void test_binary_scalar(void **state) {
     size_t base;
-    il_ctx *ctx = new_ctx(&base);
+    il_ctx *ctx = tu_ctx_base(&base);
     int64_t sh[] = {3, 7};
     for (int d = 0; d < 2; d++) {
         double *av = rand_vals(21, 0.5, 3);
         round_to(FLOATS[d], av, 21);
-        il_tensor *a = mk(ctx, FLOATS[d], 2, sh, av);
+        il_tensor *a = tu_mk(ctx, FLOATS[d], 2, sh, av);
         for (size_t k = 0; k < sizeof BINOPS / sizeof *BINOPS; k++) {
             for (int rev = 0; rev < 2; rev++) {
                 double s = 1.75, want[21], *got;
                 il_tensor *r = NULL;
                 assert_int_equal(il_tensor_binary_scalar(ctx, BINOPS[k], a, s, rev, &r), IL_OK);
-                got = read_f64(ctx, r);
+                got = tu_values(ctx, r);
                 for (int i = 0; i < 21; i++)
                     want[i] = rev ? ref_bin(BINOPS[k], s, av[i]) : ref_bin(BINOPS[k], av[i], s);
                 round_to(FLOATS[d], want, 21);
@@ -306,16 +245,16 @@ static void test_binary_scalar(void **state) {
         il_tensor_free(a);
         free(av);
     }
-    done(ctx, base);
+    tu_ctx_done_exact(ctx, base);
 }
 
 /* NaN propagation of maximum/minimum, and i64 arithmetic that wraps instead of trapping. */
 static void test_binary_special(void **state) {
     size_t base;
-    il_ctx *ctx = new_ctx(&base);
+    il_ctx *ctx = tu_ctx_base(&base);
     int64_t s4[] = {4};
     double av[] = {NAN, 1, 2, -INFINITY}, bv[] = {0, NAN, 1, 3};
-    il_tensor *a = mk(ctx, IL_DTYPE_F32, 1, s4, av), *b = mk(ctx, IL_DTYPE_F32, 1, s4, bv);
+    il_tensor *a = tu_mk(ctx, IL_DTYPE_F32, 1, s4, av), *b = tu_mk(ctx, IL_DTYPE_F32, 1, s4, bv);
     check_binary(ctx, IL_OP_MAXIMUM, a, av, b, bv, IL_DTYPE_F32);
     check_binary(ctx, IL_OP_MINIMUM, a, av, b, bv, IL_DTYPE_F32);
     il_tensor_free(a), il_tensor_free(b);
@@ -348,7 +287,7 @@ static void test_binary_special(void **state) {
         il_tensor_free(r);
     }
     il_tensor_free(x), il_tensor_free(y);
-    done(ctx, base);
+    tu_ctx_done_exact(ctx, base);
 }
 
 /* ---- unary -------------------------------------------------------------------------------- */
@@ -361,7 +300,7 @@ static void check_unary(il_ctx *ctx, il_op op, const il_tensor *t, const double 
     if (s != IL_OK) fail_msg("%s: %s", il_op_name(op), il_errmsg(ctx));
     int64_t n = il_tensor_numel(r);
     assert_int_equal(n, il_tensor_numel(t));
-    double *got = read_f64(ctx, r), *want = malloc((size_t)(n > 0 ? n : 1) * sizeof *want);
+    double *got = tu_values(ctx, r), *want = malloc((size_t)(n > 0 ? n : 1) * sizeof *want);
     for (int64_t i = 0; i < n; i++)
         want[i] = op == IL_OP_CLAMP ? (isnan(tv[i]) ? tv[i] : fmin(fmax(tv[i], -0.5), 0.75))
                                     : ref_un(op, tv[i]);
@@ -373,7 +312,7 @@ static void check_unary(il_ctx *ctx, il_op op, const il_tensor *t, const double 
 
 static void test_unary(void **state) {
     size_t base;
-    il_ctx *ctx = new_ctx(&base);
+    il_ctx *ctx = tu_ctx_base(&base);
     int64_t shapes[][3] = {{7, 1, 1}, {3, 4, 1}, {2, 3, 5}, {0, 3, 1}};
     int nds[] = {1, 2, 3, 2};
     for (int d = 0; d < 2; d++) {
@@ -382,40 +321,40 @@ static void test_unary(void **state) {
                 il_op op = k < 10 ? UNOPS[k] : IL_OP_CLAMP;
                 double lo, hi, blo, bhi;
                 domain(op, &lo, &hi, &blo, &bhi);
-                int64_t n = numel(nds[si], shapes[si]);
+                int64_t n = tu_numel(nds[si], shapes[si]);
                 double *v = rand_vals(n, lo, hi);
                 round_to(FLOATS[d], v, n);
-                il_tensor *t = mk(ctx, FLOATS[d], nds[si], shapes[si], v), *tt;
+                il_tensor *t = tu_mk(ctx, FLOATS[d], nds[si], shapes[si], v), *tt;
                 check_unary(ctx, op, t, v, FLOATS[d]);
                 /* The transposed view of the same data. */
                 assert_int_equal(il_tensor_transpose(ctx, t, 0, nds[si] - 1, &tt), IL_OK);
-                double *tv = view_vals(t, v, tt);
+                double *tv = tu_view_vals(t, v, tt);
                 check_unary(ctx, op, tt, tv, FLOATS[d]);
                 il_tensor_free(t), il_tensor_free(tt);
                 free(v), free(tv);
             }
         }
     }
-    done(ctx, base);
+    tu_ctx_done_exact(ctx, base);
 }
 
 /* Sigmoid never overflows; relu and clamp keep NaN; 0-d tensors work. */
 static void test_unary_special(void **state) {
     size_t base;
-    il_ctx *ctx = new_ctx(&base);
+    il_ctx *ctx = tu_ctx_base(&base);
     double v[] = {-1000, -88.5, -20, 0, 20, 88.5, 1000, NAN, INFINITY, -INFINITY};
     int64_t sh[] = {10};
     for (int d = 0; d < 2; d++) {
-        il_tensor *t = mk(ctx, FLOATS[d], 1, sh, v), *s0;
+        il_tensor *t = tu_mk(ctx, FLOATS[d], 1, sh, v), *s0;
         const il_op ops[] = {IL_OP_SIGMOID, IL_OP_RELU, IL_OP_TANH, IL_OP_CLAMP, IL_OP_ABS};
         for (int k = 0; k < 5; k++) check_unary(ctx, ops[k], t, v, FLOATS[d]);
         double two = 2.0;
-        s0 = mk(ctx, FLOATS[d], 0, NULL, &two);
+        s0 = tu_mk(ctx, FLOATS[d], 0, NULL, &two);
         check_unary(ctx, IL_OP_SQRT, s0, &two, FLOATS[d]);
         check_unary(ctx, IL_OP_EXP, s0, &two, FLOATS[d]);
         il_tensor_free(t), il_tensor_free(s0);
     }
-    done(ctx, base);
+    tu_ctx_done_exact(ctx, base);
 }
 
 /* ---- threads ------------------------------------------------------------------------------ */
@@ -424,7 +363,7 @@ static void test_unary_special(void **state) {
  * column-broadcast and transposed. */
 static void test_large_threaded(void **state) {
     size_t base;
-    il_ctx *ctx = new_ctx(&base);
+    il_ctx *ctx = tu_ctx_base(&base);
     int64_t sm[] = {600, 300}, st[] = {300, 600}, srow[] = {300}, scol[] = {600, 1};
     double *av = rand_vals(180000, -2, 2), *bv = rand_vals(180000, 0.5, 2);
     double *rv = rand_vals(300, 0.5, 2), *cv = rand_vals(600, 0.5, 2);
@@ -432,11 +371,11 @@ static void test_large_threaded(void **state) {
         il_dtype dt = FLOATS[d];
         round_to(dt, av, 180000), round_to(dt, bv, 180000);
         round_to(dt, rv, 300), round_to(dt, cv, 600);
-        il_tensor *a = mk(ctx, dt, 2, sm, av), *b = mk(ctx, dt, 2, sm, bv);
-        il_tensor *row = mk(ctx, dt, 1, srow, rv), *col = mk(ctx, dt, 2, scol, cv);
-        il_tensor *bt0 = mk(ctx, dt, 2, st, bv), *bt;
+        il_tensor *a = tu_mk(ctx, dt, 2, sm, av), *b = tu_mk(ctx, dt, 2, sm, bv);
+        il_tensor *row = tu_mk(ctx, dt, 1, srow, rv), *col = tu_mk(ctx, dt, 2, scol, cv);
+        il_tensor *bt0 = tu_mk(ctx, dt, 2, st, bv), *bt;
         assert_int_equal(il_tensor_transpose(ctx, bt0, 0, 1, &bt), IL_OK);
-        double *btv = view_vals(bt0, bv, bt);
+        double *btv = tu_view_vals(bt0, bv, bt);
         for (int threads = 1; threads <= 3; threads++) {
             assert_int_equal(il_ctx_set_threads(ctx, threads), IL_OK);
             check_binary(ctx, IL_OP_ADD, a, av, b, bv, dt);
@@ -452,7 +391,7 @@ static void test_large_threaded(void **state) {
         free(btv);
     }
     free(av), free(bv), free(rv), free(cv);
-    done(ctx, base);
+    tu_ctx_done_exact(ctx, base);
 }
 
 /* ---- errors ------------------------------------------------------------------------------- */
@@ -464,10 +403,10 @@ static void assert_msg(il_ctx *ctx, const char *needle) {
 
 static void test_errors(void **state) {
     size_t base;
-    il_ctx *ctx = new_ctx(&base);
+    il_ctx *ctx = tu_ctx_base(&base);
     int64_t s3[] = {3}, s32[] = {3, 2}, s4[] = {4};
     double v[6] = {1, 2, 3, 4, 5, 6};
-    il_tensor *i = mk(ctx, IL_DTYPE_I64, 1, s3, v), *r = (il_tensor *)1;
+    il_tensor *i = tu_mk(ctx, IL_DTYPE_I64, 1, s3, v), *r = (il_tensor *)1;
     assert_int_equal(il_tensor_unary(ctx, IL_OP_EXP, i, &r), IL_E_DTYPE);
     assert_null(r);
     assert_msg(ctx, "exp"), assert_msg(ctx, "i64");
@@ -479,11 +418,11 @@ static void test_errors(void **state) {
     assert_msg(ctx, "div"), assert_msg(ctx, "i64");
     assert_int_equal(il_tensor_binary(ctx, IL_OP_POW, i, i, &r), IL_E_DTYPE);
     assert_msg(ctx, "pow");
-    il_tensor *a = mk(ctx, IL_DTYPE_F32, 2, s32, v), *b = mk(ctx, IL_DTYPE_F32, 1, s4, v);
+    il_tensor *a = tu_mk(ctx, IL_DTYPE_F32, 2, s32, v), *b = tu_mk(ctx, IL_DTYPE_F32, 1, s4, v);
     assert_int_equal(il_tensor_binary(ctx, IL_OP_ADD, a, b, &r), IL_E_SHAPE);
     assert_msg(ctx, "(3, 2)"), assert_msg(ctx, "(4)");
     il_tensor_free(i), il_tensor_free(a), il_tensor_free(b);
-    done(ctx, base);
+    tu_ctx_done_exact(ctx, base);
 }
 
 int main(void) {

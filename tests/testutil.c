@@ -80,3 +80,52 @@ void tu_assert_errmsg(il_ctx *ctx, const char *needle) {
     const char *m = il_errmsg(ctx);
     if (strstr(m, needle) == NULL) fail_msg("error message \"%s\" lacks \"%s\"", m, needle);
 }
+
+il_ctx *tu_ctx_base(size_t *base) {
+    il_ctx *ctx = tu_ctx();
+    il_mem_stats m;
+    il_ctx_memory(ctx, &m);
+    *base = m.bytes_in_use;
+    return ctx;
+}
+
+void tu_ctx_done_exact(il_ctx *ctx, size_t base) {
+    il_mem_stats m;
+    assert_int_equal(il_ctx_set_threads(ctx, 1), IL_OK);
+    assert_int_equal(il_ctx_live_tensors(ctx), 0);
+    il_ctx_memory(ctx, &m);
+    assert_int_equal(m.bytes_in_use, base);
+    il_ctx_free(ctx);
+}
+
+int64_t tu_numel(int nd, const int64_t *shape) {
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) n *= shape[i];
+    return n;
+}
+
+il_tensor *tu_mk(il_ctx *ctx, il_dtype dt, int nd, const int64_t *shape, const double *v) {
+    il_tensor *t = NULL;
+    il_status s = il_tensor_from_data(ctx, nd, shape, dt, IL_DEVICE_CPU, v, IL_DTYPE_F64, &t);
+    if (s != IL_OK) fail_msg("from_data: %s", il_errmsg(ctx));
+    return t;
+}
+
+double *tu_view_vals(const il_tensor *base, const double *bv, const il_tensor *view) {
+    int nd = il_tensor_ndim(view);
+    const int64_t *sh = il_tensor_shape(view), *st = il_tensor_strides(view);
+    size_t es = il_dtype_size(il_tensor_dtype(view));
+    int64_t off0 = (int64_t)(((char *)il_tensor_data(view) - (char *)il_tensor_data(base)) / es);
+    int64_t n = tu_numel(nd, sh);
+    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    assert_non_null(v);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t rem = i, off = off0;
+        for (int d = nd - 1; d >= 0; d--) {
+            off += (rem % sh[d]) * st[d];
+            rem /= sh[d];
+        }
+        v[i] = bv[off];
+    }
+    return v;
+}

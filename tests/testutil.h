@@ -28,6 +28,18 @@ il_ctx *tu_ctx(void);
 /* Frees ctx after asserting that no tensor is alive and only the context's own bytes remain. */
 void tu_ctx_done(il_ctx *ctx);
 
+/* A context, and its bytes in use right after creation in *base. */
+il_ctx *tu_ctx_base(size_t *base);
+/* Frees ctx after asserting no tensor lives and only its own bytes (base) remain; the thread
+ * pool is released first (set to one thread), being the context's own. */
+void tu_ctx_done_exact(il_ctx *ctx, size_t base);
+int64_t tu_numel(int nd, const int64_t *shape);
+/* A new CPU tensor of dt, shape (nd, shape), from f64 values. */
+il_tensor *tu_mk(il_ctx *ctx, il_dtype dt, int nd, const int64_t *shape, const double *v);
+/* The values of view in row-major order, read from base's values bv (base contiguous) through
+ * the view's own strides and data pointer, so no library copy is involved. Caller frees. */
+double *tu_view_vals(const il_tensor *base, const double *bv, const il_tensor *view);
+
 /* A new CPU tensor of dt from f64 values; the shape follows as ndim int sizes. */
 il_tensor *tu_tensor(il_ctx *ctx, il_dtype dt, const double *values, int ndim, ...);
 /* All values of t as a malloc'd f64 array (caller frees). */
