@@ -41,17 +41,23 @@ note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>
 
 # ---- dependencies -----------------------------------------------------------------------------
 have() { pkg-config --exists "$1" 2>/dev/null; }
-if ! have cmocka || ! have lua5.4; then
-    timeout 60 apt-get install -y -qq libcmocka-dev liblua5.4-dev >"$OUT/apt.log" 2>&1 || true
+havestb() { [[ -f /usr/include/stb/stb_image.h || -f /usr/local/include/stb/stb_image.h ]]; }
+alldeps() { have libcjson && have cmocka && have lua5.4 && havestb; }
+if ! alldeps; then
+    timeout 60 apt-get install -y -qq libcjson-dev libstb-dev libcmocka-dev liblua5.4-dev \
+        >"$OUT/apt.log" 2>&1 || true
 fi
-if { ! have cmocka || ! have lua5.4; } && [[ -d $root/build-gpudeps ]]; then
+stbdir=()
+if ! alldeps && [[ -d $root/build-gpudeps ]]; then
     deps=$root/build-gpudeps
     for pc in "$deps"/lib/pkgconfig/*.pc; do sed -i "s|@PREFIX@|$deps|" "$pc"; done
     export PKG_CONFIG_PATH=$deps/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
     export LD_LIBRARY_PATH=$deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    havestb || stbdir=(-DIL_STB_INCLUDE_DIR="$deps/include")
     note "deps: using the carried pack build-gpudeps/"
 fi
-opts=(-DIL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release)
+have libcjson || { note "deps: no cJSON: the library cannot be built"; exit 1; }
+opts=(-DIL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release "${stbdir[@]}")
 if have cmocka; then opts+=(-DIL_BUILD_TESTS=ON)
 else opts+=(-DIL_BUILD_TESTS=ON -DIL_TESTS_CUDA_ONLY=ON); note "deps: no cmocka: CUDA tests only"; fi
 if have lua5.4; then opts+=(-DIL_LUA=ON); else opts+=(-DIL_LUA=OFF); note "deps: no Lua 5.4: no ilua"; fi
@@ -78,15 +84,16 @@ grep -h "steady state" "$OUT/test_cuda_train.log" >>"$summary"
 if command -v compute-sanitizer >/dev/null; then
     export IL_CT_QUICK=1
     cs=(compute-sanitizer --error-exitcode=99 --leak-check=full)
+    # test_cuda_api provokes out-of-memory on purpose: those API errors are expected there
     stage "memcheck test_cuda_api" "$OUT/memcheck_api.log" \
-        timeout 60 "${cs[@]}" --tool memcheck "$build/bin/test_cuda_api"
+        timeout 60 "${cs[@]}" --report-api-errors no --tool memcheck "$build/bin/test_cuda_api"
     stage "memcheck test_cuda_train" "$OUT/memcheck_train.log" \
         timeout 100 "${cs[@]}" --tool memcheck "$build/bin/test_cuda_train"
     stage "memcheck test_cuda_parity" "$OUT/memcheck_parity.log" \
         timeout 150 "${cs[@]}" --tool memcheck "$build/bin/test_cuda_parity"
     cs=(compute-sanitizer --error-exitcode=99)
     stage "racecheck test_cuda_train" "$OUT/racecheck_train.log" \
-        timeout 100 "${cs[@]}" --tool racecheck "$build/bin/test_cuda_train"
+        timeout 150 "${cs[@]}" --tool racecheck "$build/bin/test_cuda_train"
     stage "racecheck test_cuda_parity" "$OUT/racecheck_parity.log" \
         timeout 120 "${cs[@]}" --tool racecheck "$build/bin/test_cuda_parity"
     unset IL_CT_QUICK
@@ -98,7 +105,7 @@ fi
 if [[ -x $build/bin/ilua ]] && grep -q -- '--device' examples/xor.lua; then
     stage "xor.lua --device cuda" "$OUT/xor.log" "$build/bin/ilua" examples/xor.lua --device cuda
     "$build/bin/ilua" examples/xor.lua >"$OUT/xor_cpu.log" 2>&1
-    tail -5 "$OUT/xor.log" "$OUT/xor_cpu.log" >>"$summary"
+    tail -n 5 "$OUT/xor.log" "$OUT/xor_cpu.log" >>"$summary"
 else
     note "SKIP xor.lua --device cuda: needs ilua and a --device option in examples/xor.lua"
 fi

@@ -83,7 +83,7 @@ static void elementwise_layouts(il_op op, int nin, il_dtype dt) {
      * before the write that clobbers it; CUDA goes through scratch) */
     out = in[0];
     in[0].off = 1;
-    in[0].shape[0] = out.shape[0] = 20;
+    in[0].shape[0] = in[1].shape[0] = out.shape[0] = 20;
     run(what, op, nin, in, &out, p0, p1, 0);
     ct_buf_free(&a), ct_buf_free(&b), ct_buf_free(&o);
 }
