@@ -70,6 +70,19 @@ static il_status check_desc(il_ctx *ctx, const il_opcall *c, const il_tdesc *d) 
     return IL_OK;
 }
 
+/* TAKE_ROWS's shape rules (il_ops.def): in[0] (R, rest...), in[1] an i64 vector (n), out
+ * (n, rest...) of in[0]'s dtype. The kernels index by these shapes, so a mismatch here would
+ * read or write outside the operands. */
+static il_status check_take_rows(il_ctx *ctx, const il_opcall *c) {
+    const il_tdesc *x = &c->in[0], *idx = &c->in[1], *o = &c->out;
+    int ok = c->nin == 2 && x->ndim >= 1 && o->ndim == x->ndim && o->dtype == x->dtype &&
+             idx->ndim == 1 && idx->dtype == IL_DTYPE_I64 && idx->shape[0] == o->shape[0] &&
+             (x->shape[0] >= 1 || o->shape[0] == 0);
+    for (int d = 1; ok && d < x->ndim; d++) ok = o->shape[d] == x->shape[d];
+    if (ok) return IL_OK;
+    return ili_seterr(ctx, IL_E_INTERNAL, "take_rows: malformed operands");
+}
+
 il_status ili_backend_run(il_ctx *ctx, il_device dev, const il_opcall *c) {
     const struct il_backend_ops *b = ili_backend_get(ctx, dev);
     if (b == NULL) return IL_E_DEVICE;
@@ -77,6 +90,7 @@ il_status ili_backend_run(il_ctx *ctx, il_device dev, const il_opcall *c) {
         return ili_seterr(ctx, IL_E_INTERNAL, "malformed op call");
     for (int i = 0; i < c->nin; i++) IL_TRY(check_desc(ctx, c, &c->in[i]));
     IL_TRY(check_desc(ctx, c, &c->out));
+    if (c->op == IL_OP_TAKE_ROWS) IL_TRY(check_take_rows(ctx, c));
     if (b->supports != NULL && !b->supports(ctx, c))
         return ili_seterr(ctx, IL_E_UNSUPPORTED, "%s is not supported by the %s backend",
                           il_op_name(c->op), b->name);

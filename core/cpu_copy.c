@@ -1,6 +1,8 @@
 /*
  * cpu_copy.c: the CPU backend's COPY (strided copy with dtype conversion between f32, f64 and
- * i64, the source possibly broadcast) and FILL (set every element of a strided view).
+ * i64, the source possibly broadcast), FILL (set every element of a strided view) and
+ * TAKE_ROWS (a row gather by an i64 index vector; the CPU dispatch reaches it through COPY's
+ * entry point, as MISC ops other than FILL and BERNOULLI land there).
  *
  * Float to i64 conversion truncates toward zero, maps NaN to 0 and saturates out-of-range
  * values (ili_f2i64), so no input can trigger undefined behaviour.
@@ -88,11 +90,15 @@ static int64_t desc_numel(const il_tdesc *d) {
 }
 
 /*
+ * COPY (TAKE_ROWS goes on to take_rows below):
  * out[...] = in[0][...] converted to out's dtype. in[0] has out's shape (stride 0 allowed);
  * any strides. Both contiguous with one dtype is a single memcpy (memmove if they overlap).
  * Statuses: IL_OK, IL_E_INTERNAL (wrong op or shapes), IL_E_DTYPE, or the thread pool's.
  */
+static il_status take_rows(il_ctx *ctx, const il_opcall *c);
+
 il_status ili_cpu_copy(il_ctx *ctx, const il_opcall *c) {
+    if (c->op == IL_OP_TAKE_ROWS) return take_rows(ctx, c);
     if (c->op != IL_OP_COPY || c->nin < 1)
         return ili_seterr(ctx, IL_E_INTERNAL, "cpu copy: unexpected op %s", il_op_name(c->op));
     const il_tdesc *out = &c->out, *in = &c->in[0];
@@ -164,4 +170,59 @@ il_status ili_cpu_fill(il_ctx *ctx, const il_opcall *c) {
     ili_iter it;
     IL_TRY(ili_iter_init(ctx, &it, 1, ops, COPY_CHUNK));
     return ili_iter_run(ctx, &it, 1, fn, &a);
+}
+
+/* ---- take_rows ----------------------------------------------------------------------------- */
+
+/* Non-zero when axes 1.. of d are row-major contiguous (a row is one block of memory). */
+static int rows_packed(const il_tdesc *d) {
+    int64_t expect = 1;
+    for (int i = d->ndim - 1; i >= 1; i--) {
+        if (d->shape[i] == 1) continue;
+        if (d->stride[i] != expect) return 0;
+        expect *= d->shape[i];
+    }
+    return 1;
+}
+
+/* Copies one row (axes 1.. of od/xd, rest elements of es bytes) from x to o, any strides: an
+ * odometer over the row's index. */
+static void copy_row(char *o, const char *x, const il_tdesc *od, const il_tdesc *xd, size_t es,
+                     int64_t rest) {
+    int64_t pos[IL_MAX_DIMS] = {0}, oo = 0, xo = 0;
+    for (int64_t k = 0; k < rest; k++) {
+        if (es == 8) memcpy(o + oo * 8, x + xo * 8, 8);
+        else memcpy(o + oo * (int64_t)es, x + xo * (int64_t)es, es);
+        for (int d = od->ndim - 1; d >= 1; d--) {
+            oo += od->stride[d], xo += xd->stride[d];
+            if (++pos[d] < od->shape[d]) break;
+            oo -= od->stride[d] * od->shape[d], xo -= xd->stride[d] * xd->shape[d];
+            pos[d] = 0;
+        }
+    }
+}
+
+/*
+ * TAKE_ROWS: out row i = in[0] row in[1][i], any dtype (bytes are copied), any strides. The
+ * wrapper (backend.c) checked the shapes; indices are clamped to [0, R) so that a bad one
+ * cannot read outside in[0] (callers check them first). Statuses: IL_OK, IL_E_INTERNAL.
+ */
+static il_status take_rows(il_ctx *ctx, const il_opcall *c) {
+    const il_tdesc *o = &c->out, *x = &c->in[0], *ix = &c->in[1];
+    if (c->nin != 2) return ili_seterr(ctx, IL_E_INTERNAL, "cpu take_rows: bad operands");
+    size_t es = il_dtype_size(o->dtype);
+    int64_t n = o->shape[0], nrows = x->shape[0], rest = 1;
+    for (int d = 1; d < o->ndim; d++) rest *= o->shape[d];
+    if (n == 0 || rest == 0) return IL_OK;
+    const int64_t *idx = (const int64_t *)ix->data;
+    int packed = rows_packed(o) && rows_packed(x);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = idx[i * ix->stride[0]];
+        r = r < 0 ? 0 : r >= nrows ? nrows - 1 : r;
+        char *dst = (char *)o->data + i * o->stride[0] * (int64_t)es;
+        const char *src = (const char *)x->data + r * x->stride[0] * (int64_t)es;
+        if (packed) memcpy(dst, src, (size_t)rest * es);
+        else copy_row(dst, src, o, x, es, rest);
+    }
+    return IL_OK;
 }

@@ -241,9 +241,30 @@ typedef struct ili_cuda_counts {
     uint64_t frees;    /* cudaFreeAsync calls */
     uint64_t h2d, d2h; /* host-to-device and device-to-host copies */
     uint64_t syncs;    /* stream synchronisations */
-    uint64_t launches; /* kernel launches and cuBLAS calls */
+    uint64_t launches; /* kernel launches and cuBLAS calls, graph launches included */
+    uint64_t graphs;   /* graph launches (each also counted in launches) */
+    uint64_t graph_nodes; /* kernel nodes in the graphs launched (work launched by graphs) */
 } ili_cuda_counts;
 IL_INTERNAL void ili_cuda_counts_get(il_ctx *ctx, ili_cuda_counts *out);
+/* Bytes left under il_cuda_set_memory_limit into *left; 0 (nothing written) when no limit is
+ * set (cuda/copy.cu). */
+IL_INTERNAL int ili_cuda_limit_left(il_ctx *ctx, size_t *left);
+
+/* CUDA graphs of whole steps (cuda/graph.cu, driven by core/nn_graph.c). Between begin and end
+ * the context's ops are recorded, not run; what needs the host (allocation, reads back,
+ * copies in, synchronisation) is refused with IL_E_INTERNAL meanwhile. guard: the device loss
+ * value the recorded OPTIM kernel checks (a non-finite loss skips the update). end with keep 0
+ * drops the recording (after a refused op) and leaves the stream usable; *out stays NULL. */
+typedef struct ili_cuda_graph ili_cuda_graph;
+IL_INTERNAL il_status ili_cuda_capture_begin(il_ctx *ctx, const void *guard, il_dtype guard_dt);
+IL_INTERNAL il_status ili_cuda_capture_end(il_ctx *ctx, int keep, ili_cuda_graph **out);
+/* Non-zero while g may be replayed: the scratch blocks and TF32 setting it was captured with
+ * are still the context's. */
+IL_INTERNAL int ili_cuda_graph_valid(il_ctx *ctx, const ili_cuda_graph *g);
+IL_INTERNAL size_t ili_cuda_graph_nodes(const ili_cuda_graph *g);
+/* One replay; optim is this step's OPTIM call (its scalars go into the recorded update). */
+IL_INTERNAL il_status ili_cuda_graph_launch(il_ctx *ctx, ili_cuda_graph *g, const il_opcall *optim);
+IL_INTERNAL void ili_cuda_graph_free(il_ctx *ctx, ili_cuda_graph *g);
 
 #ifdef __cplusplus
 }

@@ -118,7 +118,7 @@ static il_status check_input(il_net *net, int k, const ili_node *n, const il_ten
     return ili_seterr(ctx, IL_E_SHAPE, "input %d: expected %s, got %s", k + 1, want, got);
 }
 
-il_status ili_net_load_inputs(il_net *net, int nin, const il_tensor *const *x) {
+il_status ili_net_prepare_inputs(il_net *net, int nin, const il_tensor *const *x) {
     il_ctx *ctx = net->ctx;
     int want = il_net_num_inputs(net);
     if (want == 0 || net->nnodes == want)
@@ -132,7 +132,11 @@ il_status ili_net_load_inputs(il_net *net, int nin, const il_tensor *const *x) {
         IL_TRY(check_input(net, k, &net->nodes[i], x[k], batch));
         batch = x[k++]->shape[0];
     }
-    IL_TRY(ili_net_compile(net, batch));
+    return ili_net_compile(net, batch);
+}
+
+il_status ili_net_copy_inputs(il_net *net, int nin, const il_tensor *const *x) {
+    (void)nin; /* checked by ili_net_prepare_inputs */
     for (int i = 0, k = 0; i < net->nnodes; i++) {
         if (net->nodes[i].kind != IL_LAYER_INPUT) continue;
         il_opcall c;
@@ -143,9 +147,14 @@ il_status ili_net_load_inputs(il_net *net, int nin, const il_tensor *const *x) {
         ili_mat m;
         ili_node_out(net, &net->nodes[i], &m);
         ili_mat_desc(&m, &c.out);
-        IL_TRY(ili_backend_run(ctx, net->device, &c));
+        IL_TRY(ili_backend_run(net->ctx, net->device, &c));
     }
     return IL_OK;
+}
+
+il_status ili_net_load_inputs(il_net *net, int nin, const il_tensor *const *x) {
+    IL_TRY(ili_net_prepare_inputs(net, nin, x));
+    return ili_net_copy_inputs(net, nin, x);
 }
 
 /* ---- passes -------------------------------------------------------------------------------- */
@@ -197,18 +206,18 @@ il_status ili_net_run_backward(il_net *net) {
 
 /* ---- public entry points ------------------------------------------------------------------- */
 
-/* Reads the 0-d loss from the arena; IL_E_NUMERIC (naming the step) when not finite. */
-static il_status read_loss(il_net *net, il_optim *opt, double *value) {
+il_status ili_net_read_loss(il_net *net, int64_t step, int skipped, double *value) {
     union {
         float f;
         double d;
     } v;
-    char *p = (char *)net->arena->st->data + net->loss_slot * (int64_t)il_dtype_size(net->dtype);
-    IL_TRY(ili_backend_copy_out(net->ctx, net->device, &v, p, il_dtype_size(net->dtype)));
+    IL_TRY(ili_backend_copy_out(net->ctx, net->device, &v, net->loss_buf->st->data,
+                                il_dtype_size(net->dtype)));
     *value = net->dtype == IL_DTYPE_F32 ? (double)v.f : v.d;
     if (isfinite(*value)) return IL_OK;
-    return ili_seterr(net->ctx, IL_E_NUMERIC, "loss is %s at step %lld",
-                      isnan(*value) ? "nan" : "inf", (long long)(opt->steps + 1));
+    return ili_seterr(net->ctx, IL_E_NUMERIC, "loss is %s at step %lld%s",
+                      isnan(*value) ? "nan" : "inf", (long long)step,
+                      skipped ? "; its update was skipped, the parameters are unchanged" : "");
 }
 
 static il_status check_step_args(il_net *net, const il_tensor *target, const il_loss *loss,
@@ -221,33 +230,58 @@ static il_status check_step_args(il_net *net, const il_tensor *target, const il_
     return ili_check_tensor(ctx, target, "net_step target");
 }
 
+il_status ili_net_step_ops(il_net *net, int nin, const il_tensor *const *x,
+                           const il_tensor *target, const il_loss *loss, il_optim *opt,
+                           double *checked) {
+    IL_TRY(ili_net_copy_inputs(net, nin, x));
+    IL_TRY(ili_net_run_forward(net, net->train, 1));
+    ili_node *o = &net->nodes[ili_net_output(net)];
+    ili_mat pred, grad;
+    ili_node_out(net, o, &pred);
+    ili_node_dout(net, o, &grad);
+    il_tdesc dp, dg, dv;
+    ili_mat_desc(&pred, &dp);
+    ili_mat_desc(&grad, &dg);
+    ili_tensor_desc(net->loss_buf, &dv);
+    dv.ndim = 0;
+    IL_TRY(ili_loss_run(net->ctx, net->device, loss, &dp, target, &dg, &dv));
+    if (checked) IL_TRY(ili_net_read_loss(net, opt->steps + 1, 0, checked));
+    IL_TRY(ili_net_run_backward(net));
+    return ili_optim_apply(opt, net->params, net->grads);
+}
+
 /*
  * One training step (see nn.h): inputs, forward in train mode, loss and its gradient, a check
  * that the loss is finite (before anything is updated), backward, and the optimizer update.
+ * On CUDA the step may instead replay a captured graph (nn_graph.c).
  */
 il_status il_net_step(il_net *net, int nin, const il_tensor *const *x, const il_tensor *target,
                       const il_loss *loss, il_optim *opt, double *loss_value) {
     if (net == NULL) return IL_E_ARG;
     IL_TRY(check_step_args(net, target, loss, opt));
-    IL_TRY(ili_net_load_inputs(net, nin, x));
+    IL_TRY(ili_net_prepare_inputs(net, nin, x));
     ili_node *o = &net->nodes[ili_net_output(net)];
     int64_t pshape[2] = {net->batch, o->features};
     IL_TRY(ili_loss_check(net->ctx, loss, 2, pshape, target));
-    IL_TRY(ili_net_run_forward(net, net->train, 1));
-    ili_mat pred, grad, val;
-    ili_node_out(net, o, &pred);
-    ili_node_dout(net, o, &grad);
-    ili_arena_mat(net, net->loss_slot, 1, &val);
-    il_tdesc dp, dg, dv;
-    ili_mat_desc(&pred, &dp);
-    ili_mat_desc(&grad, &dg);
-    ili_mat_desc(&val, &dv);
-    dv.ndim = 0;
-    IL_TRY(ili_loss_run(net->ctx, net->device, loss, &dp, target, &dg, &dv));
+    if (net->loss_buf == NULL) {
+        int64_t one = 1;
+        IL_TRY(ili_tensor_new(net->ctx, 1, &one, net->dtype, net->device, &net->loss_buf));
+    }
+    int done = 0;
+    IL_TRY(ili_net_graph_step(net, nin, x, target, loss, opt, loss_value, &done));
+    if (done) return IL_OK;
     double value;
-    IL_TRY(read_loss(net, opt, &value));
-    IL_TRY(ili_net_run_backward(net));
-    IL_TRY(ili_optim_apply(opt, net->params, net->grads));
+    net->loss_step = opt->steps + 1;
+    IL_TRY(ili_net_step_ops(net, nin, x, target, loss, opt, &value));
     if (loss_value) *loss_value = value;
     return IL_OK;
+}
+
+/* The last step's loss, read now (see nn.h). */
+il_status il_net_last_loss(il_net *net, double *value) {
+    if (net == NULL) return IL_E_ARG;
+    if (value == NULL) return ili_seterr(net->ctx, IL_E_ARG, "last_loss: value is NULL");
+    if (net->loss_buf == NULL || net->loss_step == 0)
+        return ili_seterr(net->ctx, IL_E_ARG, "last_loss: the network has not taken a step");
+    return ili_net_read_loss(net, net->loss_step, net->last_graph != 0, value);
 }

@@ -124,10 +124,19 @@ struct il_net {
     /* dropout: one seed per net, a counter advanced by every mask drawn */
     int have_seed;
     uint64_t drop_seed, drop_counter;
+    /* CUDA graphs of training steps (nn_graph.c) */
+    il_graph_mode graph_mode;       /* IL_GRAPH_AUTO unless set */
+    struct ili_net_graphs *graphs;  /* owned; NULL until a step looks for one */
+    uint64_t gen;                   /* bumped when structure, output or device change */
+    int last_graph;                 /* il_net_last_step_graph */
+    il_tensor *loss_buf;            /* owned: (1) in dtype on the device, the last step's loss */
+    int64_t loss_step;              /* the optimizer step that loss belongs to; 0: none yet */
     /* execution flags (nn_exec.c) */
     int input_grads; /* backward also fills the gradients of input nodes (gradcheck) */
     int run_train;   /* this forward runs in train mode */
     int new_mask;    /* this forward draws new dropout masks (else reuses the last ones) */
+    /* il_net_set_forward_chunk (nn_forward.c): rows per chunk of il_net_forward; 0: automatic */
+    int64_t fwd_chunk;
 };
 
 /* A layer kind: shape inference, initialisation, forward and backward (nn_layers.c). */
@@ -204,5 +213,28 @@ IL_INTERNAL il_status ili_net_load_inputs(il_net *net, int nin, const il_tensor 
  * output's gradient, which the caller has written. */
 IL_INTERNAL il_status ili_net_run_forward(il_net *net, int train, int new_mask);
 IL_INTERNAL il_status ili_net_run_backward(il_net *net);
+/* ili_net_load_inputs in two halves: checks and compiles, then copies x into the arena. */
+IL_INTERNAL il_status ili_net_prepare_inputs(il_net *net, int nin, const il_tensor *const *x);
+IL_INTERNAL il_status ili_net_copy_inputs(il_net *net, int nin, const il_tensor *const *x);
+/* The ops of one training step once the inputs are compiled for: inputs copied in, forward,
+ * loss (value into net->loss_buf), backward, update. With checked non-NULL the loss is read
+ * back and checked (IL_E_NUMERIC, nothing updated) before the backward pass. */
+IL_INTERNAL il_status ili_net_step_ops(il_net *net, int nin, const il_tensor *const *x,
+                                       const il_tensor *target, const il_loss *loss,
+                                       il_optim *opt, double *checked);
+/* Reads net->loss_buf; IL_E_NUMERIC naming step when it is not finite (skipped: the update of
+ * that step did not happen). */
+IL_INTERNAL il_status ili_net_read_loss(il_net *net, int64_t step, int skipped, double *value);
+
+/* nn_graph.c: runs the step as a CUDA graph replay when it can (*done = 1), capturing it first
+ * when it is the second consecutive step with the same key; *done = 0: run it eagerly. */
+IL_INTERNAL il_status ili_net_graph_step(il_net *net, int nin, const il_tensor *const *x,
+                                         const il_tensor *target, const il_loss *loss,
+                                         il_optim *opt, double *loss_value, int *done);
+/* Frees every graph of net and bumps net->gen (structure, output or device changed). */
+IL_INTERNAL void ili_net_graphs_drop(il_net *net);
+/* nn_optim.c: the OPTIM call the next update would run (nothing is run). */
+IL_INTERNAL void ili_optim_update_call(const il_optim *opt, il_tensor *params, il_tensor *grads,
+                                       il_opcall *c);
 
 #endif

@@ -61,6 +61,7 @@ il_status il_net_new(il_ctx *ctx, il_dtype dt, il_net **out) {
     net->device = IL_DEVICE_CPU;
     net->output = -1;
     net->train = 1;
+    net->graph_mode = IL_GRAPH_AUTO;
     *out = net;
     return IL_OK;
 }
@@ -68,6 +69,8 @@ il_status il_net_new(il_ctx *ctx, il_dtype dt, il_net **out) {
 void il_net_free(il_net *net) {
     if (net == NULL) return;
     il_ctx *ctx = net->ctx;
+    ili_net_graphs_drop(net);
+    il_tensor_free(net->loss_buf);
     for (int i = 0; i < net->nnodes; i++) node_clear(ctx, &net->nodes[i]);
     if (net->nodes) ili_free(ctx, net->nodes, sizeof(ili_node) * (size_t)net->cap);
     il_tensor_free(net->params);
@@ -106,6 +109,9 @@ il_status il_net_move(il_net *net, il_device dev) {
         }
         il_tensor_free(net->arena);
         net->arena = NULL, net->arena_cap = 0, net->batch = 0;
+        ili_net_graphs_drop(net);
+        il_tensor_free(net->loss_buf);
+        net->loss_buf = NULL, net->loss_step = 0;
         net->device = dev;
     }
     for (int i = 0; i < net->nnodes + 2; i++) il_tensor_free(t[i]); /* the old or the partial */
@@ -280,6 +286,7 @@ static il_status add_layer(il_net *net, ili_node *t, int nin, const int *in, con
     net->nodes[id] = *t;
     net->nnodes++;
     net->batch = 0; /* the arena needs room for the new node */
+    ili_net_graphs_drop(net);
     if (node) *node = id;
     return IL_OK;
 }
@@ -303,6 +310,7 @@ il_status il_net_input(il_net *net, int64_t features, int *node) {
     net->nodes[id] = t;
     net->nnodes++;
     net->batch = 0;
+    ili_net_graphs_drop(net);
     if (node) *node = id;
     return IL_OK;
 }
@@ -395,6 +403,7 @@ il_status il_net_set_output(il_net *net, int node) {
         return ili_seterr(net->ctx, IL_E_RANGE, "set_output: node %d does not exist (%d nodes)",
                           node, net->nnodes);
     net->output = node;
+    ili_net_graphs_drop(net);
     return IL_OK;
 }
 

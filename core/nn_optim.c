@@ -223,7 +223,8 @@ static il_status clip(il_optim *opt, il_device dev, il_tensor *grads) {
 }
 
 /* The OPTIM op for the next step (see the p[] layouts in nn_impl.h). */
-static void update_call(const il_optim *opt, il_tensor *params, il_tensor *grads, il_opcall *c) {
+void ili_optim_update_call(const il_optim *opt, il_tensor *params, il_tensor *grads,
+                           il_opcall *c) {
     const il_optim_opts *o = &opt->o;
     memset(c, 0, sizeof *c);
     ili_tensor_desc(params, &c->out);
@@ -268,7 +269,7 @@ il_status ili_optim_apply(il_optim *opt, il_tensor *params, il_tensor *grads) {
     il_device dev = params->st->device;
     if (opt->o.clip_norm > 0) IL_TRY(clip(opt, dev, grads));
     il_opcall c;
-    update_call(opt, params, grads, &c);
+    ili_optim_update_call(opt, params, grads, &c);
     IL_TRY(ili_backend_run(opt->ctx, dev, &c));
     opt->steps++;
     return IL_OK;

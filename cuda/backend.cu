@@ -185,8 +185,14 @@ static il_status oom(il_ctx *ctx, ilc_state *s, size_t n, const char *why) {
                       n, s->allocated, reserved_bytes(s), why);
 }
 
+il_status ilc_no_capture(il_ctx *ctx, const char *what) {
+    if (!ilc_of(ctx)->capturing) return IL_OK;
+    return ili_seterr(ctx, IL_E_INTERNAL, "cuda: %s while a graph is being captured", what);
+}
+
 il_status ilc_alloc(il_ctx *ctx, size_t n, void **out) {
     ilc_state *s = ilc_of(ctx);
+    IL_TRY(ilc_no_capture(ctx, "allocation"));
     if (s->limit && (n > s->limit || s->allocated > s->limit - n))
         return oom(ctx, s, n, "over the limit set by il_cuda_set_memory_limit");
     void *p = NULL;
@@ -232,6 +238,7 @@ il_status ilc_scratch(il_ctx *ctx, int slot, size_t n, void **out) {
         size_t want = n + n / 4; /* some headroom against creeping growth */
         IL_TRY(ilc_alloc(ctx, want, &s->scratch[slot]));
         s->scratch_n[slot] = want;
+        s->scratch_gen++; /* graphs that used the old block must not be replayed */
     }
     *out = s->scratch[slot];
     return IL_OK;
@@ -239,6 +246,7 @@ il_status ilc_scratch(il_ctx *ctx, int slot, size_t n, void **out) {
 
 il_status ilc_read(il_ctx *ctx, void *host, const void *dev, size_t n) {
     ilc_state *s = ilc_of(ctx);
+    IL_TRY(ilc_no_capture(ctx, "a read back to the host"));
     s->counts.d2h++;
     ILC_CUDA(ctx, cudaMemcpyAsync(host, dev, n, cudaMemcpyDeviceToHost, s->stream));
     s->counts.syncs++;
@@ -256,6 +264,7 @@ static void cuda_free(il_ctx *ctx, void *p, size_t n) { ilc_free(ctx, p, n); }
  * even when it is pinned memory of the caller's, where an async copy would still be reading. */
 static il_status cuda_copy_in(il_ctx *ctx, void *dst, const void *src, size_t n) {
     ilc_state *s = ilc_of(ctx);
+    IL_TRY(ilc_no_capture(ctx, "a copy from the host"));
     s->counts.h2d++;
     ILC_CUDA(ctx, cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, s->stream));
     s->counts.syncs++;
@@ -269,6 +278,7 @@ static il_status cuda_copy_out(il_ctx *ctx, void *dst, const void *src, size_t n
 
 static il_status cuda_sync(il_ctx *ctx) {
     ilc_state *s = ilc_of(ctx);
+    IL_TRY(ilc_no_capture(ctx, "a synchronisation"));
     s->counts.syncs++;
     ILC_CUDA(ctx, cudaStreamSynchronize(s->stream));
     return IL_OK;
@@ -304,7 +314,7 @@ static int cuda_supports(il_ctx *ctx, const il_opcall *c) {
     case IL_OP_SOFTMAX_GRAD: case IL_OP_LOSS_MSE: case IL_OP_LOSS_BCE:
     case IL_OP_LOSS_BCE_LOGITS: case IL_OP_LOSS_CE_INDEX: case IL_OP_LOSS_CE_PROBS:
     case IL_OP_LOSS_L1: case IL_OP_LOSS_HUBER: case IL_OP_SGD_UPDATE: case IL_OP_ADAM_UPDATE:
-    case IL_OP_RMSPROP_UPDATE: return 1;
+    case IL_OP_RMSPROP_UPDATE: case IL_OP_TAKE_ROWS: return 1;
     default: return 0;
     }
 }

@@ -7,6 +7,7 @@
 #ifndef IL_CUDA_COMMON_CUH
 #define IL_CUDA_COMMON_CUH
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -26,6 +27,25 @@ enum {
     ILC_NSCRATCH
 };
 
+/* ---- matmul: cuBLASLt plans (matmul_lt.cu) ---------------------------------------------------
+ * One plan per cuBLASLt problem (its column-major view of out = in[0] · in[1] + epilogue): the
+ * descriptors in caller-owned opaque storage (nothing to destroy) and the algorithm the
+ * heuristic chose, asked once per problem, so a steady-state step neither allocates nor calls
+ * cublasLtMatmulAlgoGetHeuristic. The key is compared bytewise (no padding in it). */
+#define ILC_LT_PLANS 16
+typedef struct ilc_lt_key {
+    int64_t m, n, k, lda, ldb, ldc; /* cuBLASLt's problem: D (m x n) = op(A) (m x k) op(B) */
+    int32_t dtype, compute, epilogue, opa, opb;
+    int32_t align_a, align_b, align_c; /* pointer alignments in bytes (up to 256) */
+} ilc_lt_key;
+typedef struct ilc_lt_plan {
+    ilc_lt_key key;
+    int state; /* 0: empty slot; 1: ready; -1: cuBLASLt has no algorithm (use the cuBLAS path) */
+    cublasLtMatmulDescOpaque_t desc;
+    cublasLtMatrixLayoutOpaque_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+} ilc_lt_plan;
+
 struct ilc_state {
     int device;         /* the CUDA device ordinal (0) */
     int nsm;            /* multiprocessors, to size grids */
@@ -40,6 +60,24 @@ struct ilc_state {
     size_t allocated, peak, limit; /* bytes handed out; limit 0 = none */
     int tf32;
     ili_cuda_counts counts;
+    /* matmul (matmul_lt.cu): cuBLASLt plans, replaced round robin (lt_next); cuBLASLt runs on
+     * `blas` (a cuBLAS handle is a valid cuBLASLt handle) with the `blas_ws` workspace (one
+     * stream: never in use by two calls at once). */
+    ilc_lt_plan lt_plans[ILC_LT_PLANS];
+    unsigned lt_next;
+    /* Graph capture (graph.cu). Between ili_cuda_capture_begin and _end the stream records
+     * instead of running: allocation and host round trips are refused then (see ilc_alloc,
+     * ilc_read). cap_guard is the loss value that a captured OPTIM kernel checks; cap_optim_func
+     * the OPTIM kernel launched during the capture, whose node each replay updates. */
+    int capturing;
+    const void *cap_guard;
+    int cap_guard_f64;
+    const void *cap_optim_func;
+    cudaGraphNode_t cap_optim_node; /* its node, taken from the capture as it is recorded */
+    uint64_t cap_launches; /* counts.launches when the capture began */
+    /* Bumped whenever memory a captured graph may point at is replaced (scratch regrowth):
+     * graphs captured under an older value are not replayed. */
+    uint64_t scratch_gen;
 };
 
 /* The state of a context whose device is ready (ili_cuda_ready succeeded). */
@@ -66,6 +104,14 @@ il_status ilc_fail_blas(il_ctx *ctx, const char *call, cublasStatus_t e, const c
             return ilc_fail_blas((ctx), #call, ilc_b_, __FILE__, __LINE__);                       \
     } while (0)
 /* After each <<<...>>>: a bad configuration shows up here, a fault at the next sync. */
+/* A cuBLAS/cuBLASLt call that only sets up host-side state (descriptors, heuristics): checked
+ * like ILC_BLAS, not counted as a launch. */
+#define ILC_BLAS_HOST(ctx, call)                                                                  \
+    do {                                                                                          \
+        cublasStatus_t ilc_b_ = (call);                                                           \
+        if (ilc_b_ != CUBLAS_STATUS_SUCCESS)                                                      \
+            return ilc_fail_blas((ctx), #call, ilc_b_, __FILE__, __LINE__);                       \
+    } while (0)
 #define ILC_LAUNCHED(ctx, what)                                                                   \
     do {                                                                                          \
         ilc_of(ctx)->counts.launches++;                                                           \
@@ -152,6 +198,25 @@ il_status ilc_bernoulli(il_ctx *ctx, const il_opcall *c);  /* copy.cu */
 il_status ilc_row(il_ctx *ctx, const il_opcall *c);        /* nn.cu */
 il_status ilc_loss(il_ctx *ctx, const il_opcall *c);       /* loss.cu */
 il_status ilc_optim(il_ctx *ctx, const il_opcall *c);      /* optim.cu */
+
+/* The OPTIM kernels' one argument. guard, when set, points at the step's loss value (f32, or
+ * f64 when guard_f64): the kernel leaves everything unchanged when it is not finite. */
+struct ilc_optim_args {
+    int64_t n;
+    void *w;
+    const void *g;
+    void *s0, *s1;
+    double p[8];
+    const void *guard;
+    int guard_f64;
+};
+/* The kernel, grid and argument of the OPTIM call c, checked as ilc_optim checks it; graph.cu
+ * uses it to update a captured optimizer node before each replay. *func is NULL when there is
+ * nothing to update (no parameters). */
+il_status ilc_optim_prepare(il_ctx *ctx, const il_opcall *c, ilc_optim_args *a,
+                            const void **func, unsigned *grid);
+/* Refuses (IL_E_INTERNAL) what cannot be captured, while a capture is under way. */
+il_status ilc_no_capture(il_ctx *ctx, const char *what);
 /* Strided copy with conversion: the COPY op's body, for other families' scratch round trips. */
 il_status ilc_copy_desc(il_ctx *ctx, const il_tdesc *out, const il_tdesc *in);
 /* MATMUL epilogues (elementwise.cu): y = act(y + bias) with bias NULL or broadcast to y and
@@ -160,6 +225,26 @@ il_status ilc_bias_act(il_ctx *ctx, const il_tdesc *y, const il_tdesc *bias, dou
                        double p);
 il_status ilc_act_grad_inplace(il_ctx *ctx, il_op g, const il_tdesc *y, const il_tdesc *v,
                                double p);
+
+/* MATMUL's fast paths (matmul.cu runs them before its general one). Each sets *done to 1 when
+ * it ran the whole call, or to 0, having queued nothing, when the call is not one it takes.
+ * - ilc_matmul_small (matmul_small.cu): the whole call, epilogue included, in one kernel for
+ *   small 2-D products.
+ * - ilc_matmul_lt (matmul_lt.cu): a FORWARD epilogue through a cuBLASLt epilogue.
+ * - ilc_grad_colsums (matmul_small.cu): after the product is in out, the GRAD epilogue with
+ *   column sums (out2) in one pass over out. */
+il_status ilc_matmul_small(il_ctx *ctx, const il_opcall *c, int *done);
+il_status ilc_matmul_lt(il_ctx *ctx, const il_opcall *c, int *done);
+il_status ilc_grad_colsums(il_ctx *ctx, const il_opcall *c, int *done);
+/* One matrix operand as cuBLAS sees it (matmul.cu): column-major storage with leading dimension
+ * ld, of the matrix itself (row_major 0) or of its transpose (row_major 1). */
+typedef struct ilc_blas_mat {
+    const void *p;
+    int row_major;
+    int64_t ld;
+} ilc_blas_mat;
+/* The layout of d's last two axes; 0 when cuBLAS cannot read them in place. */
+int ilc_blas_layout(const il_tdesc *d, ilc_blas_mat *m);
 
 /* A contiguous descriptor over buffer p with d's shape and the given dtype. */
 void ilc_desc_packed(il_tdesc *out, void *p, const il_tdesc *d, il_dtype dt);

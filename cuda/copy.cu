@@ -1,7 +1,7 @@
 /*
  * copy.cu: data movement on the device: COPY (strided copy with dtype conversion, the source
  * possibly broadcast), FILL (a constant into a strided view, so `ones` never crosses from the
- * host), BERNOULLI (the dropout keep-mask, bit for bit the CPU's counter-based hash) and the
+ * host), TAKE_ROWS (a row gather by an i64 index vector on the device), BERNOULLI (the dropout keep-mask, bit for bit the CPU's counter-based hash) and the
  * device random generator behind il_tensor_rand/randn on CUDA (Philox4x32-10).
  */
 #include <type_traits>
@@ -87,11 +87,91 @@ il_status ilc_copy_desc(il_ctx *ctx, const il_tdesc *out, const il_tdesc *in) {
     return copy_plain(ctx, fn, out, &t);
 }
 
-/* COPY: out = in[0] converted to out's dtype; any strides, broadcast source. */
+static il_status take_rows(il_ctx *ctx, const il_opcall *c);
+
+/* COPY: out = in[0] converted to out's dtype; any strides, broadcast source. The dispatch
+ * (backend.cu) sends MISC ops other than FILL and BERNOULLI here, so TAKE_ROWS goes on. */
 il_status ilc_copy(il_ctx *ctx, const il_opcall *c) {
+    if (c->op == IL_OP_TAKE_ROWS) return take_rows(ctx, c);
     if (c->op != IL_OP_COPY || c->nin < 1)
         return ili_seterr(ctx, IL_E_INTERNAL, "cuda copy: unexpected op %s", il_op_name(c->op));
     return ilc_copy_desc(ctx, &c->out, &c->in[0]);
+}
+
+/* ---- TAKE_ROWS ------------------------------------------------------------------------------- */
+
+/*
+ * out row r = x row idx[r]. Flat index i over out runs row by row (r = i / rest, j the element
+ * within the row), so neighbouring threads move neighbouring elements of one row: coalesced
+ * when rows are contiguous. T is an unsigned integer of the dtype's size (bits are copied).
+ * g: the row's geometry (out's and x's axes 1..); packed: both rows contiguous (offset j).
+ */
+template <typename T>
+__global__ void take_rows_kernel(ilc_geom g, int packed, int64_t total, int64_t rest, T *o,
+                                 int64_t os, const T *x, int64_t xs, int64_t nrows,
+                                 const int64_t *idx, int64_t is) {
+    ILC_LOOP(i, total) {
+        int64_t r = i / rest, j = i - r * rest, off[2];
+        if (packed) off[0] = off[1] = j;
+        else ilc_offsets<2>(g, j, off);
+        int64_t k = idx[r * is];
+        k = k < 0 ? 0 : k >= nrows ? nrows - 1 : k; /* never outside x (callers check) */
+        o[r * os + off[0]] = x[k * xs + off[1]];
+    }
+}
+
+/* Axes 1.. of d as a descriptor of their own (one row). */
+static void row_desc(il_tdesc *r, const il_tdesc *d) {
+    memset(r, 0, sizeof *r);
+    r->data = d->data;
+    r->dtype = d->dtype;
+    r->ndim = d->ndim - 1;
+    for (int k = 1; k < d->ndim; k++) r->shape[k - 1] = d->shape[k], r->stride[k - 1] = d->stride[k];
+}
+
+/* TAKE_ROWS (il_ops.def): shapes checked by the wrapper; one launch, any dtype. */
+static il_status take_rows(il_ctx *ctx, const il_opcall *c) {
+    const il_tdesc *o = &c->out, *x = &c->in[0], *ix = &c->in[1];
+    if (c->nin != 2) return ili_seterr(ctx, IL_E_INTERNAL, "cuda take_rows: bad operands");
+    il_tdesc orow, xrow;
+    row_desc(&orow, o);
+    row_desc(&xrow, x);
+    int64_t rest = ilc_numel(&orow), total = o->shape[0] * rest;
+    if (total == 0) return IL_OK;
+    const il_tdesc *ops[2] = {&orow, &xrow};
+    ilc_geom g;
+    ilc_geom_init(&g, 2, ops);
+    int packed = ilc_desc_contiguous(&orow) && ilc_desc_contiguous(&xrow);
+    ilc_state *s = ilc_of(ctx);
+    unsigned grid = ilc_grid(s, total);
+    const int64_t *idx = (const int64_t *)ix->data;
+    switch (il_dtype_size(o->dtype)) {
+    case 4:
+        take_rows_kernel<uint32_t><<<grid, ILC_BLOCK, 0, s->stream>>>(
+            g, packed, total, rest, (uint32_t *)o->data, o->stride[0], (const uint32_t *)x->data,
+            x->stride[0], x->shape[0], idx, ix->stride[0]);
+        break;
+    case 8:
+        take_rows_kernel<uint64_t><<<grid, ILC_BLOCK, 0, s->stream>>>(
+            g, packed, total, rest, (uint64_t *)o->data, o->stride[0], (const uint64_t *)x->data,
+            x->stride[0], x->shape[0], idx, ix->stride[0]);
+        break;
+    default:
+        return ili_seterr(ctx, IL_E_DTYPE, "take_rows does not support dtype %s",
+                          il_dtype_name(o->dtype));
+    }
+    ILC_LAUNCHED(ctx, "take_rows");
+    return IL_OK;
+}
+
+/* The bytes this context may still allocate under il_cuda_set_memory_limit: returns 1 and sets
+ * *left when a limit is set, else 0 (il_net_forward sizes its chunks by it). Declared where it
+ * is used (core/nn_forward.c). */
+int ili_cuda_limit_left(il_ctx *ctx, size_t *left) {
+    ilc_state *s = ilc_of(ctx);
+    if (s == NULL || s->limit == 0) return 0;
+    *left = s->limit > s->allocated ? s->limit - s->allocated : 0;
+    return 1;
 }
 
 /* ---- FILL ------------------------------------------------------------------------------------ */

@@ -7,23 +7,18 @@
  * is a valid leading dimension; otherwise it is first packed into pooled scratch. The batch
  * axes are coalesced across the three operands: one strided-batched call covers the innermost
  * batch axis, a host loop the rest (rare). f32 uses full-precision FP32 unless the context
- * opted into TF32 (il_cuda_set_tf32).
+ * opted into TF32 (il_cuda_set_tf32). Small products and the fusable epilogues take the faster
+ * paths of matmul_small.cu and matmul_lt.cu first (ilc_matmul).
  */
 #include "common.cuh"
-
-/* One operand as cuBLAS sees it: column-major storage of `rows x cols` with leading dim ld. */
-typedef struct blas_mat {
-    const void *p;
-    int row_major; /* the matrix is stored row-major (its transpose column-major) */
-    int64_t ld;
-} blas_mat;
+#include "ew_math.cuh"
 
 /*
  * Can a (rows, cols) matrix with strides (rs, cs) be handed to cuBLAS as is? Row-major needs
  * cs == 1 (or one column) and rs >= cols; column-major needs rs == 1 (or one row) and
  * cs >= rows. A size-1 axis has no meaningful stride, so any is accepted there.
  */
-static int layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, blas_mat *m) {
+static int layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, ilc_blas_mat *m) {
     if ((cs == 1 || cols == 1) && (rows == 1 || rs >= (cols > 1 ? cols : 1))) {
         m->row_major = 1;
         m->ld = rows == 1 ? (cols > 1 ? cols : 1) : rs;
@@ -37,8 +32,8 @@ static int layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, blas_mat *
     return 0;
 }
 
-/* Layout of the last two axes of d; 0 when cuBLAS cannot read it in place. */
-static int desc_layout(const il_tdesc *d, blas_mat *m) {
+/* Layout of the last two axes of d (common.cuh); 0 when cuBLAS cannot read it in place. */
+int ilc_blas_layout(const il_tdesc *d, ilc_blas_mat *m) {
     int n = d->ndim;
     m->p = d->data;
     return layout(d->shape[n - 2], d->shape[n - 1], d->stride[n - 2], d->stride[n - 1], m);
@@ -48,7 +43,7 @@ static int desc_layout(const il_tdesc *d, blas_mat *m) {
 typedef struct mm {
     int64_t m, n, k;
     il_dtype dt;
-    blas_mat A, B, C;
+    ilc_blas_mat A, B, C;
     ilc_geom batch; /* coalesced batch axes: operand 0 = C, 1 = A, 2 = B */
 } mm;
 
@@ -146,15 +141,15 @@ static il_status run_mm(il_ctx *ctx, const il_tdesc *A0, const il_tdesc *B0, con
     x.n = C0->shape[nb + 1];
     x.k = A0->shape[A0->ndim - 1];
     il_tdesc A = *A0, B = *B0;
-    if (!desc_layout(&A, &x.A) || ilc_spans_overlap(&A, Cuse)) {
+    if (!ilc_blas_layout(&A, &x.A) || ilc_spans_overlap(&A, Cuse)) {
         IL_TRY(pack(ctx, ILC_SCR_A, A0, &A));
-        desc_layout(&A, &x.A);
+        ilc_blas_layout(&A, &x.A);
     }
-    if (!desc_layout(&B, &x.B) || ilc_spans_overlap(&B, Cuse)) {
+    if (!ilc_blas_layout(&B, &x.B) || ilc_spans_overlap(&B, Cuse)) {
         IL_TRY(pack(ctx, ILC_SCR_B, B0, &B));
-        desc_layout(&B, &x.B);
+        ilc_blas_layout(&B, &x.B);
     }
-    desc_layout(Cuse, &x.C);
+    ilc_blas_layout(Cuse, &x.C);
     il_tdesc bc, ba, bb;
     batch_desc(Cuse, nb, &bc);
     batch_desc(&A, nb, &ba);
@@ -175,8 +170,8 @@ static il_status product(il_ctx *ctx, const il_opcall *c) {
         return ili_seterr(ctx, IL_E_INTERNAL, "cuda matmul: malformed call");
     if (ilc_numel(C) == 0) return IL_OK;
     if (A->shape[A->ndim - 1] == 0) return zero(ctx, C);
-    blas_mat probe;
-    if (desc_layout(C, &probe) && probe.ld > 0)
+    ilc_blas_mat probe;
+    if (ilc_blas_layout(C, &probe) && probe.ld > 0)
         return run_mm(ctx, A, B, C, (il_tdesc *)C);
     /* An output cuBLAS cannot write in place: compute packed, then copy. */
     void *buf;
@@ -194,13 +189,24 @@ static int same_shape(const il_tdesc *a, const il_tdesc *b) {
     return 1;
 }
 
-/* IL_E_INTERNAL unless p[0..2], in[2] and out2 form a valid epilogue (ironlearn/backend.h). */
+/* The UNARY (FORWARD) or BINARY (GRAD) ops of il_ops.def, as the CPU's check takes them. */
+static int epilogue_op(double p1, int grad) {
+    if (!(p1 >= 0 && p1 < IL_OP_COUNT)) return 0;
+    ew e = code_of((il_op)(int)p1);
+    if (grad) return (e >= E_ADD && e <= E_MIN) || (e >= E_TANH_G && e <= E_SINE_G);
+    return e >= E_NEG && e <= E_SINE;
+}
+
+/* IL_E_INTERNAL unless p[0..2], in[2] and out2 form a valid epilogue (ironlearn/backend.h),
+ * with the CPU's rules (cpu_matmul_op.c check_epi), so that both refuse the same calls before
+ * touching out (an op no path here runs would otherwise be refused only after the product). */
 static il_status check_epilogue(il_ctx *ctx, const il_opcall *c, int mode) {
     const il_tdesc *o = &c->out, *o2 = &c->out2;
     int ok = c->p[0] == mode && mode >= IL_MATMUL_EPILOGUE_NONE &&
              mode <= IL_MATMUL_EPILOGUE_GRAD;
-    if (ok && mode == IL_MATMUL_EPILOGUE_FORWARD) ok = c->nin <= 3;
-    if (ok && mode == IL_MATMUL_EPILOGUE_GRAD) ok = c->nin == 3 && c->p[1] >= 0;
+    if (ok && mode == IL_MATMUL_EPILOGUE_FORWARD)
+        ok = c->nin <= 3 && (c->p[1] < 0 || epilogue_op(c->p[1], 0));
+    if (ok && mode == IL_MATMUL_EPILOGUE_GRAD) ok = c->nin == 3 && epilogue_op(c->p[1], 1);
     if (ok && mode != IL_MATMUL_EPILOGUE_NONE && c->nin == 3) ok = same_shape(&c->in[2], o);
     if (ok && mode == IL_MATMUL_EPILOGUE_GRAD && o2->data) {
         ok = o2->ndim == o->ndim && o2->dtype == o->dtype;
@@ -211,21 +217,13 @@ static il_status check_epilogue(il_ctx *ctx, const il_opcall *c, int mode) {
     return IL_OK;
 }
 
-/*
- * MATMUL: out = in[0] · in[1] over the batch axes, then the epilogue p[0] (backend.h): the
- * FORWARD one (bias and activation) as one fused pass over out, the GRAD one (activation
- * gradient, then column sums into out2 by the deterministic reduction). IL_E_DTYPE for i64,
- * IL_E_INTERNAL for a malformed call, IL_E_NOMEM when scratch cannot grow, IL_E_DEVICE.
- */
-il_status ilc_matmul(il_ctx *ctx, const il_opcall *c) {
-    int mode = (int)c->p[0];
-    IL_TRY(check_epilogue(ctx, c, mode));
-    IL_TRY(product(ctx, c));
-    if (mode == IL_MATMUL_EPILOGUE_NONE) return IL_OK;
-    if (mode == IL_MATMUL_EPILOGUE_FORWARD) {
-        if (c->nin < 3 && c->p[1] < 0) return IL_OK;
-        return ilc_bias_act(ctx, &c->out, c->nin == 3 ? &c->in[2] : NULL, c->p[1], c->p[2]);
-    }
+/* The GRAD epilogue after the product: out = G(out, in[2]) in place, then, when out2 is set,
+ * out2 = the column sums of out; one fused pass where ilc_grad_colsums takes the call, else the
+ * gradient op and the deterministic reduction. */
+static il_status grad_epilogue(il_ctx *ctx, const il_opcall *c) {
+    int done = 0;
+    if (c->out2.data) IL_TRY(ilc_grad_colsums(ctx, c, &done));
+    if (done) return IL_OK;
     IL_TRY(ilc_act_grad_inplace(ctx, (il_op)(int)c->p[1], &c->out, &c->in[2], c->p[2]));
     if (c->out2.data == NULL) return IL_OK;
     il_opcall r;
@@ -236,4 +234,27 @@ il_status ilc_matmul(il_ctx *ctx, const il_opcall *c) {
     r.in[0] = c->out;
     r.out = c->out2;
     return ilc_reduce(ctx, &r);
+}
+
+/*
+ * MATMUL: out = in[0] · in[1] over the batch axes, then the epilogue p[0] (backend.h). Paths,
+ * first that takes the call: a small 2-D product (any epilogue) in one kernel
+ * (matmul_small.cu); a FORWARD epilogue cuBLASLt can fuse (matmul_lt.cu); otherwise the cuBLAS
+ * product, then the FORWARD epilogue (bias and activation) as one pass over out, or the GRAD
+ * one (grad_epilogue). IL_E_DTYPE for i64, IL_E_INTERNAL for a malformed call, IL_E_NOMEM when
+ * scratch cannot grow, IL_E_DEVICE.
+ */
+il_status ilc_matmul(il_ctx *ctx, const il_opcall *c) {
+    int mode = (int)c->p[0], done = 0;
+    IL_TRY(check_epilogue(ctx, c, mode));
+    IL_TRY(ilc_matmul_small(ctx, c, &done));
+    if (!done && mode == IL_MATMUL_EPILOGUE_FORWARD) IL_TRY(ilc_matmul_lt(ctx, c, &done));
+    if (done) return IL_OK;
+    IL_TRY(product(ctx, c));
+    if (mode == IL_MATMUL_EPILOGUE_NONE) return IL_OK;
+    if (mode == IL_MATMUL_EPILOGUE_FORWARD) {
+        if (c->nin < 3 && c->p[1] < 0) return IL_OK;
+        return ilc_bias_act(ctx, &c->out, c->nin == 3 ? &c->in[2] : NULL, c->p[1], c->p[2]);
+    }
+    return grad_epilogue(ctx, c);
 }

@@ -9,17 +9,13 @@
 
 enum { O_SGD, O_ADAM, O_RMSPROP };
 
-struct optim_args {
-    int64_t n;
-    void *w;
-    const void *g;
-    void *s0, *s1;
-    double p[8];
-};
-
-template <int K, typename T> __global__ void optim_kernel(optim_args a) {
+template <int K, typename T> __global__ void optim_kernel(ilc_optim_args a) {
     T *w = (T *)a.w, *s0 = (T *)a.s0, *s1 = (T *)a.s1;
     const T *g = (const T *)a.g;
+    if (a.guard) { /* a captured step: skip the update when its loss is not finite */
+        double l = a.guard_f64 ? *(const double *)a.guard : (double)*(const float *)a.guard;
+        if (!isfinite(l)) return;
+    }
     ILC_LOOP(i, a.n) {
         if constexpr (K == O_SGD) {
             double lr = a.p[0], mu = a.p[1], wd = a.p[2];
@@ -81,32 +77,61 @@ static il_status check_call(il_ctx *ctx, const il_opcall *c, int need) {
     return IL_OK;
 }
 
-template <typename T>
-static void launch(il_op op, const optim_args &a, unsigned grid, cudaStream_t st) {
-    if (op == IL_OP_SGD_UPDATE) optim_kernel<O_SGD, T><<<grid, ILC_BLOCK, 0, st>>>(a);
-    else if (op == IL_OP_ADAM_UPDATE) optim_kernel<O_ADAM, T><<<grid, ILC_BLOCK, 0, st>>>(a);
-    else optim_kernel<O_RMSPROP, T><<<grid, ILC_BLOCK, 0, st>>>(a);
+template <typename T> static const void *kernel_of(il_op op) {
+    if (op == IL_OP_SGD_UPDATE) return (const void *)optim_kernel<O_SGD, T>;
+    if (op == IL_OP_ADAM_UPDATE) return (const void *)optim_kernel<O_ADAM, T>;
+    return (const void *)optim_kernel<O_RMSPROP, T>;
 }
 
-/* One OPTIM op over contiguous 1-D buffers, in place. IL_E_INTERNAL, IL_E_DEVICE. */
-il_status ilc_optim(il_ctx *ctx, const il_opcall *c) {
+il_status ilc_optim_prepare(il_ctx *ctx, const il_opcall *c, ilc_optim_args *a,
+                            const void **func, unsigned *grid) {
     int need = inputs_needed(c);
     if (need < 0)
         return ili_seterr(ctx, IL_E_INTERNAL, "cuda optim: unexpected op %s", il_op_name(c->op));
     IL_TRY(check_call(ctx, c, need));
-    optim_args a;
-    memset(&a, 0, sizeof a);
-    a.n = c->out.shape[0];
-    if (a.n == 0) return IL_OK;
-    a.w = c->out.data;
-    a.g = c->in[0].data;
-    a.s0 = need > 1 ? c->in[1].data : NULL;
-    a.s1 = need > 2 ? c->in[2].data : NULL;
-    memcpy(a.p, c->p, sizeof a.p);
+    memset(a, 0, sizeof *a);
+    a->n = c->out.shape[0];
+    a->w = c->out.data;
+    a->g = c->in[0].data;
+    a->s0 = need > 1 ? c->in[1].data : NULL;
+    a->s1 = need > 2 ? c->in[2].data : NULL;
+    memcpy(a->p, c->p, sizeof a->p);
+    *func = NULL;
+    *grid = 0;
+    if (a->n == 0) return IL_OK;
+    *func = c->out.dtype == IL_DTYPE_F32 ? kernel_of<float>(c->op) : kernel_of<double>(c->op);
+    *grid = ilc_grid(ilc_of(ctx), a->n);
+    return IL_OK;
+}
+
+/* One OPTIM op over contiguous 1-D buffers, in place. While a step is being captured, the
+ * kernel also checks the step's loss (cap_guard) and is remembered for per-replay updates.
+ * IL_E_INTERNAL, IL_E_DEVICE. */
+il_status ilc_optim(il_ctx *ctx, const il_opcall *c) {
+    ilc_optim_args a;
+    const void *func = NULL;
+    unsigned grid = 0;
+    IL_TRY(ilc_optim_prepare(ctx, c, &a, &func, &grid));
+    if (func == NULL) return IL_OK;
     ilc_state *s = ilc_of(ctx);
-    unsigned grid = ilc_grid(s, a.n);
-    if (c->out.dtype == IL_DTYPE_F32) launch<float>(c->op, a, grid, s->stream);
-    else launch<double>(c->op, a, grid, s->stream);
+    if (s->capturing) {
+        if (s->cap_optim_func)
+            return ili_seterr(ctx, IL_E_INTERNAL, "cuda: two optimizer updates in one capture");
+        a.guard = s->cap_guard;
+        a.guard_f64 = s->cap_guard_f64;
+        s->cap_optim_func = func;
+    }
+    void *args[1] = {&a};
+    ILC_CUDA(ctx, cudaLaunchKernel(func, dim3(grid), dim3(ILC_BLOCK), args, 0, s->stream));
     ILC_LAUNCHED(ctx, il_op_name(c->op));
+    if (s->capturing) { /* the node just recorded is the stream's one dependency now */
+        cudaStreamCaptureStatus st;
+        const cudaGraphNode_t *deps = NULL;
+        size_t nd = 0;
+        ILC_CUDA(ctx, cudaStreamGetCaptureInfo(s->stream, &st, NULL, NULL, &deps, NULL, &nd));
+        if (st != cudaStreamCaptureStatusActive || nd != 1)
+            return ili_seterr(ctx, IL_E_INTERNAL, "cuda: the optimizer's node is not recorded");
+        s->cap_optim_node = deps[0];
+    }
     return IL_OK;
 }

@@ -7,6 +7,11 @@
  * from the context's). In row order a batch is a view of the data (keeping it alive through its
  * user value); shuffled, a batch is a gathered copy. The last partial batch is kept unless
  * drop_last is set. y may be nil: then each step yields bx only.
+ *
+ * Shuffled data on CUDA: the permutation is uploaded once when the iterator is made (an i64
+ * tensor held as upvalue 5), and each batch is gathered on the device by a narrowed view of it
+ * (il_data_take_rows_into, unchecked: the permutation is valid by construction), so an epoch
+ * copies nothing between host and device after that upload.
  */
 #include "l_impl.h"
 
@@ -19,19 +24,42 @@ typedef struct batches {
     int64_t perm[1];
 } batches;
 
+/* Gathers rows perm[pos, pos + len) of t on the device from dperm (the permutation there) into
+ * a new tensor. */
+static il_status devicebatch(il_ctx *ctx, const il_tensor *t, const il_tensor *dperm, int64_t pos,
+                             int64_t len, il_tensor **out) {
+    il_tensor *idx = NULL, *r = NULL;
+    int64_t shape[IL_MAX_DIMS];
+    int nd = il_tensor_ndim(t);
+    memcpy(shape, il_tensor_shape(t), sizeof(int64_t) * (size_t)nd);
+    shape[0] = len;
+    il_status s = il_tensor_narrow(ctx, dperm, 0, pos, len, &idx);
+    if (s == IL_OK)
+        s = il_tensor_empty(ctx, nd, shape, il_tensor_dtype(t), il_tensor_device(t), &r);
+    if (s == IL_OK) s = il_data_take_rows_into(ctx, t, idx, 0, r);
+    il_tensor_free(idx);
+    if (s != IL_OK) il_tensor_free(r);
+    else *out = r;
+    return s;
+}
+
 /* Pushes the batch of rows [b->pos, b->pos + len) of the tensor at idx. [-0, +1, e] */
 static void pushbatch(lua_State *L, batches *b, int idx, int64_t len) {
     il_ctx *ctx = l_ctx(L);
     il_tensor *t = l_checktensor(L, idx), *out = NULL;
     il_tensor **slot = l_newslot(L);
-    il_status s = b->shuffled ? il_data_take_rows(ctx, t, b->perm + b->pos, len, &out)
-                              : il_tensor_narrow(ctx, t, 0, b->pos, len, &out);
+    il_status s;
+    if (!b->shuffled) s = il_tensor_narrow(ctx, t, 0, b->pos, len, &out);
+    else if (il_tensor_device(t) != IL_DEVICE_CPU)
+        s = devicebatch(ctx, t, l_checktensor(L, lua_upvalueindex(5)), b->pos, len, &out);
+    else s = il_data_take_rows(ctx, t, b->perm + b->pos, len, &out);
     if (s != IL_OK) l_fail(L, s);
     l_settensor(L, slot, out, b->shuffled ? il_tensor_storage_bytes(out) : 0);
     if (!b->shuffled) l_keepbase(L, -1, idx);
 }
 
-/* The iterator: upvalues 1 context box, 2 x, 3 y (or nil), 4 state. -> bx[, by] or nil
+/* The iterator: upvalues 1 context box, 2 x, 3 y (or nil), 4 state, 5 the permutation on the
+ * device (or nil). -> bx[, by] or nil
  * [-0, +1|2, e] */
 static int next_batch(lua_State *L) {
     batches *b = (batches *)lua_touserdata(L, lua_upvalueindex(4));
@@ -55,6 +83,22 @@ static int64_t rows(lua_State *L, int idx) {
     il_tensor *t = l_checktensor(L, idx);
     if (il_tensor_ndim(t) == 0) luaL_argerror(L, idx, "a 0-d tensor has no rows");
     return il_tensor_shape(t)[0];
+}
+
+/* Pushes the permutation as an i64 tensor on CUDA when shuffling data there (x at 1, y at 2),
+ * else nil. [-0, +1, e] */
+static void pushdeviceperm(lua_State *L, const batches *b) {
+    il_tensor *x = l_checktensor(L, 1), *y = lua_isnil(L, 2) ? NULL : l_checktensor(L, 2);
+    int dev = il_tensor_device(x) != IL_DEVICE_CPU || (y && il_tensor_device(y) != IL_DEVICE_CPU);
+    if (!b->shuffled || !dev || b->n == 0) {
+        lua_pushnil(L);
+        return;
+    }
+    il_tensor **slot = l_newslot(L), *p = NULL;
+    il_status s = il_tensor_from_data(l_ctx(L), 1, &b->n, IL_DTYPE_I64, IL_DEVICE_CUDA, b->perm,
+                                      IL_DTYPE_I64, &p);
+    if (s != IL_OK) l_fail(L, s);
+    l_settensor(L, slot, p, il_tensor_storage_bytes(p));
 }
 
 /* il.data.batches(x, y, opts) -> iterator [-0, +1, e] */
@@ -84,6 +128,7 @@ int l_batches(lua_State *L) {
         il_status s = il_data_permutation(l_ctx(L), n, seed, b->perm);
         if (s != IL_OK) return l_fail(L, s);
     }
-    lua_pushcclosure(L, next_batch, 4);
+    pushdeviceperm(L, b);
+    lua_pushcclosure(L, next_batch, 5);
     return 1;
 }

@@ -9,6 +9,13 @@
  * by a "fit state" userdata, also holding the log file, which is a to-be-closed variable of the
  * call: nothing is stranded and the log is closed when a step fails or on_epoch raises.
  *
+ * Data on CUDA never passes through the host: the shuffled copies are refilled on the device
+ * (the epoch's permutation uploaded once, one row gather per tensor), and with more than one
+ * batch each batch is copied into staging tensors made once per call (full batch size; the
+ * partial last batch a narrowed view of them), on which the steps run: every step then sees the
+ * same memory, so il_net_step can replay a captured CUDA graph. On the CPU the steps run on the
+ * batch views themselves.
+ *
  * The log gets one line per logged step, flushed at once (appended as training goes, so a
  * crash keeps everything logged so far): step (the optimizer's step count before the update,
  * the one its schedule was asked for), epoch, loss (before the update), lr, elapsed seconds.
@@ -27,6 +34,8 @@ typedef struct fitstate {
     FILE *log;                    /* or NULL */
     int jsonl;                    /* the log's format: JSON lines, else CSV */
     il_tensor *shuf[L_MAXIN + 1]; /* shuffled copies of the data, or NULL */
+    il_tensor *stage[L_MAXIN + 1]; /* CUDA data: staging for a batch (full size), or NULL */
+    il_tensor *stagelast[L_MAXIN + 1]; /* and its view for a shorter last batch, or NULL */
     il_tensor *views[1];          /* nb * nt entries (the userdata is sized for them) */
 } fitstate;
 
@@ -36,7 +45,9 @@ static int fit_gc(lua_State *L) {
     f->log = NULL;
     for (int i = 0; i < f->nt; i++) {
         il_tensor_free(f->shuf[i]);
-        f->shuf[i] = NULL;
+        il_tensor_free(f->stage[i]);
+        il_tensor_free(f->stagelast[i]);
+        f->shuf[i] = f->stage[i] = f->stagelast[i] = NULL;
     }
     for (int i = 0; i < f->nt * f->nb; i++) {
         il_tensor_free(f->views[i]);
@@ -76,26 +87,42 @@ static il_status makeviews(il_ctx *ctx, fitstate *f, const il_tensor *const *bas
     return s;
 }
 
-/* Makes the shuffled copies (CPU tensors like the data) and their batch views. */
+/* A new tensor shaped like t with `rows` rows, on t's device. */
+static il_status likerows(il_ctx *ctx, const il_tensor *t, int64_t rows, il_tensor **out) {
+    int64_t shape[IL_MAX_DIMS];
+    int nd = il_tensor_ndim(t);
+    memcpy(shape, il_tensor_shape(t), sizeof(int64_t) * (size_t)nd);
+    shape[0] = rows;
+    return il_tensor_empty(ctx, nd, shape, il_tensor_dtype(t), il_tensor_device(t), out);
+}
+
+/* Makes the shuffled copies (on the data's devices) and their batch views. */
 static il_status makeshuffled(il_ctx *ctx, fitstate *f, const il_tensor *const *data, int64_t rows,
                               int64_t batch) {
     il_status s = IL_OK;
-    for (int i = 0; i < f->nt && s == IL_OK; i++) {
-        const il_tensor *t = data[i];
-        if (il_tensor_device(t) != IL_DEVICE_CPU)
-            return il_ctx_error(ctx, IL_E_UNSUPPORTED, "fit: shuffle needs CPU tensors for now");
-        s = il_tensor_empty(ctx, il_tensor_ndim(t), il_tensor_shape(t), il_tensor_dtype(t),
-                            IL_DEVICE_CPU, &f->shuf[i]);
-    }
+    for (int i = 0; i < f->nt && s == IL_OK; i++) s = likerows(ctx, data[i], rows, &f->shuf[i]);
     if (s == IL_OK) s = makeviews(ctx, f, (const il_tensor *const *)f->shuf, rows, batch);
-    (void)rows;
     return s;
 }
 
-/* Refills the shuffled copies with the rows of src (host copies of the data, one per tensor)
- * in a new random order; perm and u have room for rows entries. */
-static il_status shuffle(il_ctx *ctx, fitstate *f, void *const *src, int64_t rows, int64_t *perm,
-                         double *u) {
+/* Makes the staging tensors of the data on CUDA when there is more than one batch: one of
+ * batch rows per such tensor, and a view of its first rows for a shorter last batch. */
+static il_status makestaging(il_ctx *ctx, fitstate *f, const il_tensor *const *data, int64_t rows,
+                             int64_t batch) {
+    int64_t last = rows - (int64_t)(f->nb - 1) * batch;
+    il_status s = IL_OK;
+    for (int i = 0; i < f->nt && s == IL_OK && f->nb > 1; i++) {
+        if (il_tensor_device(data[i]) == IL_DEVICE_CPU) continue;
+        s = likerows(ctx, data[i], batch, &f->stage[i]);
+        if (s == IL_OK && last < batch)
+            s = il_tensor_narrow(ctx, f->stage[i], 0, 0, last, &f->stagelast[i]);
+    }
+    return s;
+}
+
+/* The epoch's permutation (perm, rows entries) from the context's generator: u has room for
+ * rows doubles. */
+static il_status drawperm(il_ctx *ctx, int64_t rows, int64_t *perm, double *u) {
     il_tensor *r = NULL;
     il_status s = il_tensor_rand(ctx, 1, &rows, IL_DTYPE_F64, IL_DEVICE_CPU, &r);
     if (s == IL_OK) s = il_tensor_read(ctx, r, u, IL_DTYPE_F64, rows);
@@ -110,15 +137,33 @@ static il_status shuffle(il_ctx *ctx, fitstate *f, void *const *src, int64_t row
         perm[i] = perm[j];
         perm[j] = tmp;
     }
-    for (int k = 0; k < f->nt; k++) {
+    return IL_OK;
+}
+
+/* Refills the shuffled copies with the rows of the data in a new random order: from src (host
+ * copies, one per CPU tensor) on the host, and on the device for data elsewhere, by the
+ * permutation uploaded once. perm and u have room for rows entries. */
+static il_status shuffle(il_ctx *ctx, fitstate *f, const il_tensor *const *data, void *const *src,
+                         int64_t rows, int64_t *perm, double *u) {
+    il_tensor *dperm = NULL;
+    il_status s = drawperm(ctx, rows, perm, u);
+    for (int k = 0; k < f->nt && s == IL_OK; k++) {
         il_tensor *t = f->shuf[k];
+        if (il_tensor_device(t) != IL_DEVICE_CPU) {
+            if (dperm == NULL)
+                s = il_tensor_from_data(ctx, 1, &rows, IL_DTYPE_I64, il_tensor_device(t), perm,
+                                        IL_DTYPE_I64, &dperm);
+            if (s == IL_OK) s = il_data_take_rows_into(ctx, data[k], dperm, 0, t);
+            continue;
+        }
         size_t row = (size_t)(il_tensor_numel(t) / rows) * il_dtype_size(il_tensor_dtype(t));
         char *dst = (char *)il_tensor_data(t);
         const char *from = (const char *)src[k];
         for (int64_t i = 0; i < rows; i++)
             memcpy(dst + (size_t)i * row, from + (size_t)perm[i] * row, row);
     }
-    return IL_OK;
+    il_tensor_free(dperm);
+    return s;
 }
 
 /* Reads opts field key to the top of the stack, raising when required and missing.
@@ -143,12 +188,17 @@ static int64_t posint(lua_State *L, const char *key, int64_t dflt) {
     return (int64_t)v;
 }
 
-/* Host copies of data[0..nt-1] in their own dtypes, each a userdata kept on the stack.
- * [-0, +nt, e] */
+/* Host copies of the CPU tensors of data[0..nt-1] in their own dtypes, each a userdata kept on
+ * the stack (src[i] NULL for data on a device, which is shuffled there). [-0, +nt, e] */
 static void hostcopies(lua_State *L, const il_tensor *const *data, int nt, void **src) {
     for (int i = 0; i < nt; i++) {
         const il_tensor *t = data[i];
         int64_t n = il_tensor_numel(t);
+        src[i] = NULL;
+        if (il_tensor_device(t) != IL_DEVICE_CPU) {
+            lua_pushnil(L);
+            continue;
+        }
         src[i] =
             lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * il_dtype_size(il_tensor_dtype(t)), 0);
         il_status s = il_tensor_read(l_ctx(L), t, src[i], il_tensor_dtype(t), n);
@@ -246,16 +296,32 @@ static void setupsched(lua_State *L, fitrun *r) {
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
+/* The tensors batch b steps on (bt, nt of them): its views, or for staged data the staging
+ * (a view of it for a shorter last batch) after one device copy into it. */
+static il_status stagebatch(lua_State *L, fitstate *f, int b, il_tensor **bt) {
+    il_status s = IL_OK;
+    for (int i = 0; i < f->nt && s == IL_OK; i++) {
+        il_tensor *v = f->views[b * f->nt + i];
+        bt[i] = v;
+        if (f->stage[i] == NULL) continue;
+        int64_t len = il_tensor_shape(v)[0];
+        bt[i] = len < il_tensor_shape(f->stage[i])[0] ? f->stagelast[i] : f->stage[i];
+        s = il_tensor_copy_(l_ctx(L), bt[i], v);
+    }
+    return s;
+}
+
 /* One update on batch b of epoch e; returns its loss. [-0, +0, e] */
 static double onestep(lua_State *L, fitrun *r, int b, int64_t e) {
     double v = 0, lr = l_optim_prestep(L, r->oi);
     int64_t step = il_optim_steps(r->opt);
-    int nt = r->nin + 1;
-    il_tensor *const *bt = &r->f->views[b * nt];
+    il_tensor *bt[L_MAXIN + 1];
+    il_status s = stagebatch(L, r->f, b, bt);
+    if (s != IL_OK) l_fail(L, s);
     r->n->L = L;
     r->n->busy = 1;
-    il_status s = il_net_step(r->n->net, r->nin, (const il_tensor *const *)bt, bt[r->nin], &r->loss,
-                              r->opt, &v);
+    s = il_net_step(r->n->net, r->nin, (const il_tensor *const *)bt, bt[r->nin], &r->loss, r->opt,
+                    &v);
     r->n->busy = 0;
     if (s != IL_OK) l_fail(L, s);
     if (r->f->log != NULL && step % r->log_every == 0) logline(L, r, step, e, v, lr);
@@ -322,6 +388,7 @@ static void makebatches(lua_State *L, fitrun *r, const il_tensor **data, int64_t
     il_ctx *ctx = l_ctx(L);
     il_status s =
         shuf ? makeshuffled(ctx, r->f, data, rows, batch) : makeviews(ctx, r->f, data, rows, batch);
+    if (s == IL_OK) s = makestaging(ctx, r->f, data, rows, batch);
     if (s != IL_OK) l_fail(L, s);
 }
 
@@ -356,7 +423,7 @@ int l_fit(lua_State *L) {
     int64_t e;
     for (e = 1; e <= r.epochs; e++) {
         double total = 0;
-        il_status s = shuf ? shuffle(l_ctx(L), r.f, src, rows, perm, u) : IL_OK;
+        il_status s = shuf ? shuffle(l_ctx(L), r.f, data, src, rows, perm, u) : IL_OK;
         if (s != IL_OK) return l_fail(L, s);
         for (int b = 0; b < r.f->nb; b++)
             total += onestep(L, &r, b, e);

@@ -123,12 +123,15 @@ static int net_forward(lua_State *L) {
 /* net:step(x, y, loss, opt) -> the loss before the update, a 0-d tensor of the net's dtype.
  * x is a tensor, or a table of tensors for a network with several inputs. [-0, +1, e] */
 static int net_step(lua_State *L) {
+    static l_optkeys keys = {"read", NULL};
     l_net *n = l_checknet(L, 1);
     const il_tensor *x[L_MAXIN];
     int nin = l_netinputs(L, n, 2, 2, x, "step");
     l_checktensor(L, 3);
     il_loss loss = l_checkloss(L, 4);
     il_optim *opt = l_checkoptim(L, 5);
+    l_checkopts(L, 6, keys);
+    int read = l_optbool(L, 6, "read", 1);
     l_optim_prestep(L, 5); /* its schedule's rate, before anything is held */
     il_ctx *ctx = l_ctx(L);
     il_tensor *target = l_losstarget(L, &loss, 3), *out = NULL;
@@ -136,13 +139,59 @@ static int net_step(lua_State *L) {
     double v = 0;
     size_t before = inuse(ctx);
     enter(L, n);
-    il_status s = il_net_step(n->net, nin, x, target, &loss, opt, &v);
+    il_status s = il_net_step(n->net, nin, x, target, &loss, opt, read ? &v : NULL);
     leave(n);
     if (s != IL_OK) return l_fail(L, s);
+    if (!read) return 0;
     size_t after = inuse(ctx);
     s = il_tensor_full(ctx, 0, NULL, v, n->dtype, IL_DEVICE_CPU, &out);
     if (s != IL_OK) return l_fail(L, s);
     l_settensor(L, slot, out, after > before ? after - before : 0);
+    return 1;
+}
+
+/* net:loss() -> the last step's loss as a number, read back now [-0, +1, e] */
+static int net_loss(lua_State *L) {
+    l_net *n = l_checknet(L, 1);
+    double v = 0;
+    il_status s = il_net_last_loss(n->net, &v);
+    if (s != IL_OK) return l_fail(L, s);
+    lua_pushnumber(L, v);
+    return 1;
+}
+
+/* net:compile{graph = true|false, chunk = rows} -> net: CUDA graphs of training steps on (the
+ * default) or off; the rows per chunk of net:forward (0: automatic). [-0, +1, e] */
+static int net_compile(lua_State *L) {
+    static l_optkeys keys = {"graph", "chunk", NULL};
+    l_net *n = l_checknet(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    l_checkopts(L, 2, keys);
+    if (lua_getfield(L, 2, "chunk") != LUA_TNIL) {
+        lua_pop(L, 1);
+        il_status s = il_net_set_forward_chunk(n->net, (int64_t)l_optint(L, 2, "chunk", 0, 0));
+        if (s != IL_OK) return l_fail(L, s);
+    } else {
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 2, "graph");
+    int set = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (set) {
+        il_graph_mode mode = l_optbool(L, 2, "graph", 1) ? IL_GRAPH_AUTO : IL_GRAPH_OFF;
+        il_status s = il_net_set_graph(n->net, mode);
+        if (s != IL_OK) return l_fail(L, s);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* net:graphed() -> how the last step ran: "eager", "captured" or "replayed" [-0, +1, -] */
+static int net_graphed(lua_State *L) {
+    static const char *const how[] = {"eager", "captured", "replayed"};
+    l_net *n = l_checknet(L, 1);
+    int g = il_net_last_step_graph(n->net);
+    lua_pushstring(L, how[g >= 0 && g <= 2 ? g : 0]);
     return 1;
 }
 
@@ -329,6 +378,7 @@ static const luaL_Reg net_meta[] = {
 
 static const luaL_Reg net_methods[] = {
     {"forward", net_forward}, {"step", net_step}, {"fit", l_fit}, {"parameters", net_parameters},
+    {"loss", net_loss}, {"compile", net_compile}, {"graphed", net_graphed},
     {"buffers", net_buffers}, {"train", net_train}, {"eval", net_eval}, {"to", net_to},
     {NULL, NULL},
 };

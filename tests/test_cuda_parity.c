@@ -1,7 +1,7 @@
 /*
  * test_cuda_parity.c: every op of il_ops.def run on the CPU and on CUDA on the same fresh random
  * inputs, in several shapes (contiguous, broadcast, transposed and strided views, 8 dims,
- * in place), f32 and f64 (and i64 where an op takes it); results agree within
+ * in place), f32 and f64 (and i64 where an op takes it; TAKE_ROWS in all three); results agree within
  * |a - b| <= 1e-5 + 1e-4 |cpu| in f32 and 1e-12 + 1e-10 |cpu| in f64, exactly for integer
  * results and the dropout mask, and failures agree in status and message. Layers, losses and
  * optimizers inside a network, memory and counters are in test_cuda_train.c.
@@ -141,6 +141,49 @@ static void test_copy_fill(void) {
         ct_run_both(ctx, "bernoulli bad seed", &t, 0, NULL, &out, NULL, chk, 1, 1);
         ct_buf_free(&o);
     }
+}
+
+/* ---- take_rows ----------------------------------------------------------------------------- */
+
+/* TAKE_ROWS: contiguous, strided data, strided indices, strided output, 1-D data, empty, and a
+ * long gather; bit for bit (bits are copied). */
+static void test_take_rows(void) {
+    il_dtype all[3] = {IL_DTYPE_F32, IL_DTYPE_F64, IL_DTYPE_I64};
+    enum { NI = 65536 };
+    double *iv = malloc(sizeof(double) * NI);
+    if (iv == NULL) exit(1);
+    for (int64_t i = 0; i < NI; i++) iv[i] = (double)((i * 7919 + 13) % 50);
+    ct_buf ib = ct_buf_values(ctx, IL_DTYPE_I64, NI, iv);
+    for (int64_t i = 0; i < NI; i++) iv[i] = (double)((i * 7919 + 13) % 100000);
+    ct_buf big = ct_buf_values(ctx, IL_DTYPE_I64, NI, iv);
+    free(iv);
+    for (int d = 0; d < 3; d++) {
+        char what[64];
+        snprintf(what, sizeof what, "take_rows %s", il_dtype_name(all[d]));
+        ct_buf x = ct_buf_rand(ctx, all[d], 300000, -1e3, 1e3);
+        ct_buf o = ct_buf_rand(ctx, all[d], 3 * NI, 0, 1);
+        ct_arg in[2] = {ct_contig(&x, 3, S(50, 6, 4)), ct_contig(&ib, 1, S(30))};
+        ct_arg out = ct_contig(&o, 3, S(30, 6, 4));
+        run(what, IL_OP_TAKE_ROWS, 2, in, &out, 0, 0, 1);
+        in[0] = ct_swap(ct_contig(&x, 3, S(6, 50, 4)), 0, 1); /* strided rows */
+        run(what, IL_OP_TAKE_ROWS, 2, in, &out, 0, 0, 1);
+        out = ct_swap(ct_contig(&o, 3, S(6, 30, 4)), 0, 1); /* strided destination */
+        out.off = 5;
+        run(what, IL_OP_TAKE_ROWS, 2, in, &out, 0, 0, 1);
+        in[1].shape[0] = 15, in[1].stride[0] = 2, in[1].off = 1; /* strided indices */
+        out = ct_contig(&o, 3, S(15, 6, 4));
+        run(what, IL_OP_TAKE_ROWS, 2, in, &out, 0, 0, 1);
+        in[0] = ct_contig(&x, 1, S(50)), in[1] = ct_contig(&ib, 1, S(40)); /* 1-D data */
+        out = ct_contig(&o, 1, S(40));
+        run(what, IL_OP_TAKE_ROWS, 2, in, &out, 0, 0, 1);
+        in[1].shape[0] = 0, out.shape[0] = 0; /* nothing */
+        run(what, IL_OP_TAKE_ROWS, 2, in, &out, 0, 0, 1);
+        in[0] = ct_contig(&x, 2, S(100000, 3)), in[1] = ct_contig(&big, 1, S(NI)); /* long */
+        out = ct_contig(&o, 2, S(NI, 3));
+        run(what, IL_OP_TAKE_ROWS, 2, in, &out, 0, 0, 1);
+        ct_buf_free(&x), ct_buf_free(&o);
+    }
+    ct_buf_free(&ib), ct_buf_free(&big);
 }
 
 /* ---- reductions ------------------------------------------------------------------------------ */
@@ -307,6 +350,7 @@ int main(void) {
     il_ctx_set_threads(ctx, 1); /* the overlap cases assume the CPU's sequential order */
     test_elementwise();
     test_copy_fill();
+    test_take_rows();
     test_reduce();
     for (int d = 0; d < 2; d++) {
         il_dtype dt = d ? IL_DTYPE_F64 : IL_DTYPE_F32;

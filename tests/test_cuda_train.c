@@ -8,7 +8,7 @@
  *
  * Networks are placed on CUDA by setting net->device before any layer is added, so the
  * initial weights are written straight to the device (the public route, il_net_move after
- * building, is what bench_gpu_step.c uses).
+ * building, is what scripts/bench/gpu/bench_gpu.c uses).
  */
 #include <math.h>
 #include <stdlib.h>

@@ -84,10 +84,25 @@ IL_API il_status il_data_pixels(il_ctx *ctx, const il_tensor *img, il_tensor **c
                                 il_tensor **values);
 /* A uniformly random permutation of 0..n-1 into perm (n entries); seed as in the file comment. */
 IL_API il_status il_data_permutation(il_ctx *ctx, int64_t n, const uint64_t *seed, int64_t *perm);
-/* Rows idx[0..n-1] of t (axis 0), gathered into a new contiguous tensor on t's device.
- * IL_E_RANGE names an index outside t. */
+/* Rows idx[0..n-1] of t (axis 0), gathered into a new contiguous tensor on t's device (on
+ * CUDA the index list is uploaded once and the rows are gathered on the device: the data never
+ * passes through host memory). IL_E_RANGE names an index outside t. */
 IL_API il_status il_data_take_rows(il_ctx *ctx, const il_tensor *t, const int64_t *idx, int64_t n,
                                    il_tensor **out);
+/* The same with the indices in idx, a 1-D i64 tensor (any stride) on t's device. Every index
+ * is checked: on CUDA by one MIN/MAX reduction read back (a device-to-host copy and a wait),
+ * and only when it finds a bad index is idx read whole, to name the first. IL_E_ARG (idx not
+ * 1-D i64), IL_E_DEVICE (idx on another device), IL_E_SHAPE (t 0-d), IL_E_RANGE, IL_E_NOMEM. */
+IL_API il_status il_data_take_rows_t(il_ctx *ctx, const il_tensor *t, const il_tensor *idx,
+                                     il_tensor **out);
+/* Rows idx of t into dst, an existing (n, t's other axes) tensor of t's dtype on t's device (any
+ * strides, sharing memory with neither t nor idx); nothing is allocated on the way. check
+ * non-zero: as il_data_take_rows_t. check 0: the indices are trusted (a permutation the caller
+ * checked once, say), so nothing is read back; a bad one then yields an unspecified row of t
+ * (indices are clamped into range, never read outside t). IL_E_ARG, IL_E_DEVICE, IL_E_DTYPE,
+ * IL_E_SHAPE (dst's shape), IL_E_RANGE (check only). */
+IL_API il_status il_data_take_rows_into(il_ctx *ctx, const il_tensor *t, const il_tensor *idx,
+                                        int check, il_tensor *dst);
 /* Splits rows of x and y (same row count) into training and test sets of which the test set
  * has ntest rows (0 <= ntest <= rows): the last ntest rows, or after a shuffle with seed as in
  * the file comment. IL_E_SHAPE, IL_E_RANGE. */

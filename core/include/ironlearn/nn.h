@@ -134,6 +134,19 @@ IL_API void il_net_train(il_net *net, int on); /* dropout active when on (the de
 /* Inference: x[i] is (batch, features_i); *y is a new (batch, out_features) tensor. Dropout
  * follows il_net_train (as in torch): call il_net_train(net, 0) for deterministic output. */
 IL_API il_status il_net_forward(il_net *net, int nin, const il_tensor *const *x, il_tensor **y);
+/* A large batch runs through il_net_forward in chunks of rows, each compiled and run on its own
+ * and copied into *y; results are bit for bit those of one pass on the CPU (rows never
+ * interact, and dropout draws the same mask; on CUDA, cuBLAS may pick another algorithm for
+ * another row count, so the last bits may differ). rows > 0: at most rows per chunk. rows 0
+ * (the default), automatic: as many rows as keep one chunk's arena (activations and gradients
+ * of every layer) within 256 MiB, and on CUDA with il_cuda_set_memory_limit within half the
+ * bytes still free under the limit; an arena already larger (from a bigger training batch) is
+ * used whole. Chunks are of equal size give or take a row, and never shorter than the row
+ * count from which every matrix product of the net takes the CPU's large-batch path (at least
+ * 5; for a product x (M, K) · W (K, N): more than 4096 / (K N), and more than K / 8 when
+ * K >= 4096): fewer, longer chunks are run instead. Nets with custom layers are never chunked.
+ * IL_E_ARG for rows < 0. */
+IL_API il_status il_net_set_forward_chunk(il_net *net, int64_t rows);
 
 typedef enum il_loss_kind {
     IL_LOSS_MSE = 0,
@@ -190,10 +203,34 @@ IL_API int64_t il_optim_steps(const il_optim *opt);
  * One training step on a batch: forward, loss, backward, gradient clipping and the optimizer
  * update, all inside C. *loss_value receives the loss before the update. A NaN or infinite loss
  * is IL_E_NUMERIC naming the step, and the parameters are left unchanged.
+ *
+ * On CUDA a step may run as a CUDA graph replay (il_net_set_graph). Then loss_value NULL means
+ * nothing is read back and the host does not wait for the step: a NaN or infinite loss is
+ * caught on the device instead (that step's update is skipped, the parameters stay as they
+ * were) and reported by the next read, il_net_last_loss or a step given loss_value.
  */
 IL_API il_status il_net_step(il_net *net, int nin, const il_tensor *const *x,
                              const il_tensor *target, const il_loss *loss, il_optim *opt,
                              double *loss_value);
+/* The loss of the last il_net_step, read back now. IL_E_NUMERIC if it was not finite (the
+ * update of that step was skipped); IL_E_ARG before any step. */
+IL_API il_status il_net_last_loss(il_net *net, double *value);
+
+/*
+ * CUDA graphs. IL_GRAPH_AUTO (the default): on CUDA, the second il_net_step with the same
+ * inputs, target (the same tensors: memory, shapes and strides), loss and optimizer captures
+ * the whole step (input copy, forward, loss, backward, update) as a CUDA graph; later such
+ * steps replay it in one launch, with the optimizer's current learning rate and step count.
+ * Other steps run eagerly; 8 keys are kept per network, so a fixed set of up to 8 batch
+ * tensors replays too. Steps that need the host in their middle always run eagerly: dropout
+ * in training mode, custom layers, gradient clipping, cross-entropy with class indices (its
+ * range check). IL_GRAPH_OFF: always eager. No effect on the CPU. Changing the network's
+ * structure, output or device drops its graphs.
+ */
+typedef enum il_graph_mode { IL_GRAPH_OFF = 0, IL_GRAPH_AUTO = 1 } il_graph_mode;
+IL_API il_status il_net_set_graph(il_net *net, il_graph_mode mode);
+/* How the last il_net_step ran: 0 eagerly, 1 captured then replayed, 2 replayed. */
+IL_API int il_net_last_step_graph(const il_net *net);
 
 /*
  * Finite-difference gradient check of the loss 0.5 * sum(y * r) for a fixed random r, with

@@ -7,11 +7,17 @@ optimizer step) is timed two ways: eager, and captured once as a CUDA graph and 
 graph mode reads it only when asked). Times are the median of 5 rounds, each round timed
 with CUDA events over many steps after a warm-up.
 
+Steps per round as bench_gpu.c's (xor 2000, mlp40k 300, the others 50; --quick a fifth),
+20 warm-up steps; xor runs without TF32 only. Networks as bench_gpu.c's: nn.Linear's default
+init, and for siren65k the SIREN init (first layer U(-1/in, 1/in), the others
+U(-sqrt(6/in)/30, sqrt(6/in)/30), biases as nn.Linear's), as il.nn.siren.
+
 Ceilings (for the floors in docs/benchmarks.md): a large device-to-device copy (bytes read
 plus written), an 8192^3 float32 matrix product with and without TF32, and the cost of one
-kernel launch inside a replayed graph and eagerly.
+kernel launch inside a replayed graph and eagerly (--no-ceilings skips them).
 
-Prints one JSON line per measurement. Usage: torch_peers.py [--quick] [WORKLOAD...]
+Prints one JSON line per measurement.
+Usage: torch_peers.py [--quick] [--no-ceilings] [WORKLOAD...]
 """
 import json
 import math
@@ -65,6 +71,12 @@ def make(name):
             layers.append(Sine(30.0))
         elif act == "tanh-sigmoid":
             layers.append(torch.nn.Sigmoid() if last else torch.nn.Tanh())
+    if act == "sine":
+        with torch.no_grad():
+            lin = [m for m in layers if isinstance(m, torch.nn.Linear)]
+            for i, m in enumerate(lin):
+                a = 1 / m.in_features if i == 0 else math.sqrt(6 / m.in_features) / 30.0
+                m.weight.uniform_(-a, a, generator=g)
     net = torch.nn.Sequential(*layers).cuda()
     return net, x.cuda(), y.cuda(), optname, lr
 
@@ -78,8 +90,8 @@ def flops_per_step(name):
     return f
 
 
-def time_steps(fn, steps, rounds=5):
-    for _ in range(10):
+def time_steps(fn, steps, rounds=5, warmup=20):
+    for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
     times = []
@@ -117,8 +129,9 @@ def run(name, tf32, steps):
 
     med, lo, hi = time_steps(step, steps)
     loss_last = step().item()
-    emit(impl="torch-eager", workload=name, tf32=int(tf32), ms_per_step=med, ms_min=lo,
-         ms_max=hi, loss_after=loss_last, gflop_per_step=flops_per_step(name) / 1e9)
+    emit(impl="torch-eager", mode="eager", workload=name, tf32=int(tf32), steps=steps,
+         ms_per_step=med, ms_min=lo, ms_max=hi, loss_after=loss_last,
+         gflop_per_step=flops_per_step(name) / 1e9)
 
     torch.manual_seed(0)
     net, x, y, optname, lr = make(name)
@@ -138,15 +151,15 @@ def run(name, tf32, steps):
         static_loss.backward()
         opt.step()
     med, lo, hi = time_steps(graph.replay, steps)
-    emit(impl="torch-graph", workload=name, tf32=int(tf32), ms_per_step=med, ms_min=lo,
-         ms_max=hi, loss_after=static_loss.item())
+    emit(impl="torch-graph", mode="graph", workload=name, tf32=int(tf32), steps=steps,
+         ms_per_step=med, ms_min=lo, ms_max=hi, loss_after=static_loss.item())
 
 
 def ceilings():
     n = 1 << 28  # 1 GiB of float32
     a = torch.empty(n, device="cuda").uniform_()
     b = torch.empty_like(a)
-    med, _, _ = time_steps(lambda: b.copy_(a), 20)
+    med, _, _ = time_steps(lambda: b.copy_(a), 20, warmup=5)
     emit(ceiling="copy", tb_per_s=2 * 4 * n / (med * 1e-3) / 1e12)
     del a, b
     m = 8192
@@ -154,7 +167,7 @@ def ceilings():
         torch.backends.cuda.matmul.allow_tf32 = tf32
         p = torch.randn(m, m, device="cuda")
         q = torch.randn(m, m, device="cuda")
-        med, _, _ = time_steps(lambda: p @ q, 5)
+        med, _, _ = time_steps(lambda: p @ q, 5, warmup=3)
         emit(ceiling="sgemm", tf32=int(tf32), tflop_per_s=2 * m ** 3 / (med * 1e-3) / 1e12)
     z = torch.zeros(1, device="cuda")
     med, _, _ = time_steps(lambda: z.add_(1), 1000)
@@ -178,13 +191,18 @@ def main():
     if not torch.cuda.is_available():
         emit(impl="torch", skipped="torch.cuda is not available")
         return
+    unknown = [a for a in args if a not in WORKLOADS]
+    if unknown:
+        sys.exit("torch_peers.py: unknown workload(s) %s; known: %s"
+                 % (", ".join(unknown), ", ".join(WORKLOADS)))
     emit(torch=torch.__version__, gpu=torch.cuda.get_device_name())
-    ceilings()
+    if "--no-ceilings" not in sys.argv:
+        ceilings()
     for name in args or list(WORKLOADS):
-        steps = 200 if name in ("xor", "mlp40k") else 50
+        steps = {"xor": 2000, "mlp40k": 300}.get(name, 50)
         if quick:
-            steps = max(steps // 5, 5)
-        for tf32 in (False, True):
+            steps = (steps + 4) // 5
+        for tf32 in (False,) if name == "xor" else (False, True):
             run(name, tf32, steps)
 
 
