@@ -38,9 +38,7 @@ static int64_t layout(il_net *net, int64_t batch) {
         if (n->features > widest) widest = n->features;
     }
     net->scratch = off;
-    off += round_up(batch * widest);
-    net->loss_slot = off;
-    return off + ARENA_ALIGN;
+    return off + round_up(batch * widest);
 }
 
 /*

@@ -32,8 +32,8 @@ il_status il_net_set_forward_chunk(il_net *net, int64_t rows) {
 
 /* Arena elements of the layout for b rows, an upper bound of nn_compile.c's layout(): per row
  * the outputs and gradients of every node (a dropout's mask, fourier's arguments and their
- * gradient besides) and the scratch of the widest; fixed, each region's rounding and the loss
- * slot. In double, so that no width overflows. */
+ * gradient besides) and the scratch of the widest; fixed, each region's rounding. In double,
+ * so that no width overflows. */
 static double arena_elems(const il_net *net, double b) {
     double per_row = 0, regions = 1, widest = 1;
     for (int i = 0; i < net->nnodes; i++) {
@@ -43,7 +43,7 @@ static double arena_elems(const il_net *net, double b) {
         regions += k;
         if ((double)n->features > widest) widest = (double)n->features;
     }
-    return b * (per_row + widest) + regions * (ARENA_ALIGN - 1) + ARENA_ALIGN;
+    return b * (per_row + widest) + regions * (ARENA_ALIGN - 1);
 }
 
 /* The largest row count whose arena fits in `elems` elements (0 when not even one does). */

@@ -120,7 +120,7 @@ struct il_net {
     int64_t batch;   /* compiled batch size; 0: not compiled */
     il_tensor *arena;
     int64_t arena_cap; /* elements */
-    int64_t scratch, loss_slot; /* arena offsets */
+    int64_t scratch; /* arena offset */
     /* dropout: one seed per net, a counter advanced by every mask drawn */
     int have_seed;
     uint64_t drop_seed, drop_counter;

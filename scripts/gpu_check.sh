@@ -103,11 +103,7 @@ if [[ -x $build/bin/ilua ]]; then
 fi
 
 # ---- 5. benchmark (mlp40k only, quick; scripts/bench/gpu/run.sh runs all of issue 9's) --------
-cuda_lib=/usr/local/cuda/lib64
-stage "bench build" "$OUT/bench.log" cc -std=c11 -O2 -I"$root/core" -I"$root/core/include" \
-    "$root/scripts/bench/gpu/bench_gpu.c" -o "$build/bench_gpu" \
-    "$build/core/libironlearn.a" -L"$cuda_lib" -lcudart_static -lcublas -lcublasLt \
-    -lpthread -ldl -lrt -lm -Wl,-rpath,"$cuda_lib" &&
+stage "bench build" "$OUT/bench.log" gpu_build_bench "$build" &&
     stage "bench iron-learn" "$OUT/bench.jsonl" \
         timeout 120 "$build/bench_gpu" --workloads mlp40k --quick
 timeout 120 python3 "$root/scripts/bench/gpu/torch_peers.py" --quick --no-ceilings mlp40k \

@@ -55,6 +55,18 @@ static il_tensor *data(il_dtype dt, int64_t rows, int64_t cols, uint64_t seed) {
     return v;
 }
 
+/* An optimizer of kind for net: lr, momentum (SGD), clip_norm; the rest defaults. */
+static il_optim *optim(il_net *net, il_optim_kind kind, double lr, double momentum, double clip) {
+    il_optim_opts oo;
+    memset(&oo, 0, sizeof oo);
+    oo.lr = lr;
+    oo.momentum = momentum;
+    oo.clip_norm = clip;
+    il_optim *opt = NULL;
+    CT_OK(ctx, il_optim_new(net, kind, &oo, &opt));
+    return opt;
+}
+
 static double *params_of(il_net *net) {
     int64_t n = il_net_num_params(net);
     double *p = malloc((size_t)n * sizeof *p);
@@ -68,16 +80,12 @@ static void test_equal_to_eager(il_dtype dt) {
     il_tensor *x = data(dt, BATCH, IN, 1), *y = data(dt, BATCH, OUT, 2);
     const il_tensor *xs[1] = {x};
     il_loss loss = {IL_LOSS_MSE, 0};
-    il_optim_opts oo;
-    memset(&oo, 0, sizeof oo);
-    oo.lr = 1e-2;
     double lg[STEPS], le[STEPS];
     double *pg = NULL, *pe = NULL;
     for (int mode = 0; mode < 2; mode++) {
         il_net *net = build(dt, 0);
         CT_OK(ctx, il_net_set_graph(net, mode ? IL_GRAPH_OFF : IL_GRAPH_AUTO));
-        il_optim *opt = NULL;
-        CT_OK(ctx, il_optim_new(net, IL_OPTIM_ADAM, &oo, &opt));
+        il_optim *opt = optim(net, IL_OPTIM_ADAM, 1e-2, 0, 0);
         for (int s = 0; s < STEPS; s++) {
             CT_OK(ctx, il_optim_set_lr(opt, 1e-2 / (1 + s)));
             CT_OK(ctx, il_net_step(net, 1, xs, y, &loss, opt, mode ? &le[s] : &lg[s]));
@@ -112,12 +120,8 @@ static void test_no_readback(void) {
     il_tensor *x = data(IL_DTYPE_F32, BATCH, IN, 3), *y = data(IL_DTYPE_F32, BATCH, OUT, 4);
     const il_tensor *xs[1] = {x};
     il_loss loss = {IL_LOSS_MSE, 0};
-    il_optim_opts oo;
-    memset(&oo, 0, sizeof oo);
-    oo.lr = 1e-2;
     il_net *net = build(IL_DTYPE_F32, 0);
-    il_optim *opt = NULL;
-    CT_OK(ctx, il_optim_new(net, IL_OPTIM_ADAM, &oo, &opt));
+    il_optim *opt = optim(net, IL_OPTIM_ADAM, 1e-2, 0, 0);
     for (int s = 0; s < 3; s++) CT_OK(ctx, il_net_step(net, 1, xs, y, &loss, opt, NULL));
     ili_cuda_counts a, b;
     ili_cuda_counts_get(ctx, &a);
@@ -145,13 +149,8 @@ static void test_nan_guard(void) {
     il_tensor *x = data(IL_DTYPE_F32, BATCH, IN, 5), *y = data(IL_DTYPE_F32, BATCH, OUT, 6);
     const il_tensor *xs[1] = {x};
     il_loss loss = {IL_LOSS_MSE, 0};
-    il_optim_opts oo;
-    memset(&oo, 0, sizeof oo);
-    oo.lr = 0.1;
-    oo.momentum = 0.9;
     il_net *net = build(IL_DTYPE_F32, 0);
-    il_optim *opt = NULL;
-    CT_OK(ctx, il_optim_new(net, IL_OPTIM_SGD, &oo, &opt));
+    il_optim *opt = optim(net, IL_OPTIM_SGD, 0.1, 0.9, 0);
     for (int s = 0; s < 4; s++) CT_OK(ctx, il_net_step(net, 1, xs, y, &loss, opt, NULL));
     CT_CHECK(il_net_last_step_graph(net) == 2, "not replaying");
     double *before = params_of(net);
@@ -195,12 +194,7 @@ static void test_eager_cases(void) {
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         il_net *net = build(IL_DTYPE_F32, cases[c].dropout);
         CT_OK(ctx, il_net_set_graph(net, cases[c].mode));
-        il_optim_opts oo;
-        memset(&oo, 0, sizeof oo);
-        oo.lr = 1e-2;
-        oo.clip_norm = cases[c].clip;
-        il_optim *opt = NULL;
-        CT_OK(ctx, il_optim_new(net, IL_OPTIM_SGD, &oo, &opt));
+        il_optim *opt = optim(net, IL_OPTIM_SGD, 1e-2, 0, cases[c].clip);
         il_loss loss = {cases[c].loss, 0};
         int graphs = 0;
         for (int s = 0; s < 4; s++) {
@@ -222,12 +216,8 @@ static void test_keys(void) {
     il_tensor *xb = data(IL_DTYPE_F32, BATCH, IN, 11), *yb = data(IL_DTYPE_F32, BATCH, OUT, 12);
     const il_tensor *xas[1] = {xa}, *xbs[1] = {xb};
     il_loss loss = {IL_LOSS_MSE, 0};
-    il_optim_opts oo;
-    memset(&oo, 0, sizeof oo);
-    oo.lr = 1e-2;
     il_net *net = build(IL_DTYPE_F32, 0);
-    il_optim *opt = NULL;
-    CT_OK(ctx, il_optim_new(net, IL_OPTIM_ADAM, &oo, &opt));
+    il_optim *opt = optim(net, IL_OPTIM_ADAM, 1e-2, 0, 0);
     int seen[6];
     for (int s = 0; s < 6; s++) {
         CT_OK(ctx, il_net_step(net, 1, s % 2 ? xbs : xas, s % 2 ? yb : ya, &loss, opt, NULL));

@@ -36,11 +36,7 @@ gpu_deps "$OUT" || exit 1
 if ! gpu_build_lib "$build" >"$OUT/build.log" 2>&1; then
     note "library build failed (see build.log)"; exit 1
 fi
-cuda_lib=/usr/local/cuda/lib64
-if ! cc -std=c11 -O2 -Wall -I"$root/core" -I"$root/core/include" "$here/bench_gpu.c" \
-    -o "$build/bench_gpu" "$build/core/libironlearn.a" -L"$cuda_lib" -lcudart_static \
-    -lcublas -lcublasLt -lpthread -ldl -lrt -lm -Wl,-rpath,"$cuda_lib" >>"$OUT/build.log" 2>&1
-then
+if ! gpu_build_bench "$build" >>"$OUT/build.log" 2>&1; then
     note "bench_gpu.c does not compile or link (see build.log)"; exit 1
 fi
 note "built in $((SECONDS - t0)) s"
