@@ -70,12 +70,13 @@ gpu_build_lib() {
     cmake --build "$build" --target ironlearn_static -j"$(nproc 2>/dev/null || echo 8)"
 }
 
-# gpu_build_bench BUILD: compiles scripts/bench/gpu/bench_gpu.c against BUILD's static library
+# gpu_build_bench BUILD: compiles scripts/bench/gpu/{bench_gpu,parity}.c against BUILD's static library
 # (built with CUDA, as gpu_build_lib leaves it) into BUILD/bench_gpu.
 gpu_build_bench() {
     local build=$1 cuda_lib=/usr/local/cuda/lib64
     cc -std=c11 -O2 -Wall -I"$root/core" -I"$root/core/include" \
-        "$root/scripts/bench/gpu/bench_gpu.c" -o "$build/bench_gpu" "$build/core/libironlearn.a" \
+        "$root/scripts/bench/gpu/bench_gpu.c" "$root/scripts/bench/gpu/parity.c" \
+        -o "$build/bench_gpu" "$build/core/libironlearn.a" \
         -L"$cuda_lib" -lcudart_static -lcublas -lcublasLt -lpthread -ldl -lrt -lm \
         -Wl,-rpath,"$cuda_lib"
 }

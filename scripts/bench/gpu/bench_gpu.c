@@ -19,52 +19,17 @@
  * nothing is read back). One JSON line per run: median, min and max ms/step, and per step the
  * backend's counters (il_impl.h) over the steps of the rounds (the round-ending reads left out).
  *
- * --parity: each workload trained K steps (default 100) from the same weights and data on the
- * CPU and on CUDA in graph mode (TF32 off); one JSON line each with the relative L2 difference
- * of all final parameters, ||cpu - cuda|| / ||cpu|| (pass: <= --parity-tol, default 1e-3, ten
- * times the f32 per-op rtol 1e-4 of tests/cudatest.c, since K steps of Adam compound rounding
- * differences), the largest elementwise |a - b| / max(|a|, |b|, 1e-3) and how many elements
- * miss the per-op tolerance 1e-5 + 1e-4 |cpu| (both for information), and the losses (pass also
- * needs the final losses within 10 * tol relative). --parity-rows R trains on every
- * (rows / R)-th point only: same network, same code path, a smaller batch, so that mlp474 and
- * siren65k finish quickly on the CPU.
+ * --parity: CPU against CUDA after training (parity.c).
  *
  * Usage: bench_gpu [--workloads a,b] [--quick] [--parity] [--parity-rows R] [--parity-steps K]
  *                  [--parity-tol T] [--threads T]
- * Exit: 0, 1 on an error or a failed parity check, 2 on bad usage, 77 without a CUDA device.
+ * Exit: 0, 1 on an error or a failed parity check, 2 on bad usage, 77 without a CUDA device
+ * (after the CPU part of --parity).
  */
-#define _POSIX_C_SOURCE 199309L
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "bench_gpu.h"
+
 #include <time.h>
 #include <unistd.h>
-
-#include "il_impl.h" /* ili_cuda_counts_get: internal, this program links the static library */
-
-#define CHECK(expr)                                                                               \
-    do {                                                                                          \
-        il_status s_ = (expr);                                                                    \
-        if (s_ != IL_OK) {                                                                        \
-            fprintf(stderr, "bench_gpu: %s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #expr,         \
-                    il_status_str(s_), il_errmsg(ctx));                                           \
-            exit(1);                                                                              \
-        }                                                                                         \
-    } while (0)
-
-enum { ACT_TANH_SIGMOID, ACT_RELU, ACT_SINE };
-
-typedef struct workload {
-    const char *name;
-    int64_t rows;
-    int nlayers;       /* linear layers */
-    int64_t width[6];  /* width[0] inputs ... width[nlayers] outputs */
-    int act;
-    il_optim_kind opt;
-    double lr;
-    int steps;         /* per timed round */
-} workload;
 
 static const workload WORKLOADS[] = {
     {"xor", 4, 2, {2, 4, 1}, ACT_TANH_SIGMOID, IL_OPTIM_SGD, 0.5, 2000},
@@ -77,7 +42,7 @@ static const workload WORKLOADS[] = {
 #define ROUNDS 5
 #define OMEGA 30.0
 
-static double now(void) {
+double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -91,9 +56,8 @@ static double uniform(uint64_t *s) {
     return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
 }
 
-/* x (n, 2), y (n, 1) on dev. stride > 1 keeps every stride-th point of the full set (parity). */
-static void make_data(il_ctx *ctx, const workload *w, int64_t stride, il_device dev,
-                      il_tensor **x, il_tensor **y) {
+void make_data(il_ctx *ctx, const workload *w, int64_t stride, int reversed, il_device dev,
+               il_tensor **x, il_tensor **y) {
     int64_t full = w->rows, n = (full + stride - 1) / stride;
     double *xv = malloc((size_t)full * 2 * sizeof *xv), *yv = malloc((size_t)full * sizeof *yv);
     if (!xv || !yv) {
@@ -119,6 +83,11 @@ static void make_data(il_ctx *ctx, const workload *w, int64_t stride, il_device 
         xv[2 * i] = xv[2 * i * stride], xv[2 * i + 1] = xv[2 * i * stride + 1];
         yv[i] = yv[i * stride];
     }
+    for (int64_t i = 0, j = n - 1; reversed && i < j; i++, j--) {
+        double t0 = xv[2 * i], t1 = xv[2 * i + 1], ty = yv[i];
+        xv[2 * i] = xv[2 * j], xv[2 * i + 1] = xv[2 * j + 1], yv[i] = yv[j];
+        xv[2 * j] = t0, xv[2 * j + 1] = t1, yv[j] = ty;
+    }
     int64_t xs[2] = {n, 2}, ys[2] = {n, 1};
     CHECK(il_tensor_from_data(ctx, 2, xs, IL_DTYPE_F32, dev, xv, IL_DTYPE_F64, x));
     CHECK(il_tensor_from_data(ctx, 2, ys, IL_DTYPE_F32, dev, yv, IL_DTYPE_F64, y));
@@ -134,8 +103,7 @@ static int add(il_ctx *ctx, il_net *net, il_layer_kind kind, const il_layer_opts
     return node;
 }
 
-/* The workload's network on the CPU, weights from il_ctx_seed(ctx, 1). */
-static il_net *make_net(il_ctx *ctx, const workload *w) {
+il_net *make_net(il_ctx *ctx, const workload *w) {
     il_ctx_seed(ctx, 1);
     il_net *net;
     CHECK(il_net_new(ctx, IL_DTYPE_F32, &net));
@@ -162,7 +130,7 @@ static il_net *make_net(il_ctx *ctx, const workload *w) {
     return net;
 }
 
-static il_optim *make_optim(il_ctx *ctx, il_net *net, const workload *w) {
+il_optim *make_optim(il_ctx *ctx, il_net *net, const workload *w) {
     il_optim_opts oo;
     memset(&oo, 0, sizeof oo);
     oo.lr = w->lr;
@@ -186,7 +154,7 @@ static void counts_add(ili_cuda_counts *acc, const ili_cuda_counts *a, const ili
 /* One timed run of w on CUDA in the given mode (0 eager, 1 graph) and TF32 setting. */
 static void bench(il_ctx *ctx, const workload *w, int graph, int tf32, int quick) {
     il_tensor *x, *y;
-    make_data(ctx, w, 1, IL_DEVICE_CUDA, &x, &y);
+    make_data(ctx, w, 1, 0, IL_DEVICE_CUDA, &x, &y);
     il_net *net = make_net(ctx, w);
     CHECK(il_net_move(net, IL_DEVICE_CUDA));
     il_optim *opt = make_optim(ctx, net, w);
@@ -237,8 +205,7 @@ static void bench(il_ctx *ctx, const workload *w, int graph, int tf32, int quick
     il_tensor_free(y);
 }
 
-/* All parameters of net, in order, as doubles on the host (malloc'd; *n gets the count). */
-static double *read_params(il_ctx *ctx, il_net *net, int64_t *n) {
+double *read_params(il_ctx *ctx, il_net *net, int64_t *n) {
     il_tensor *p[64];
     int count;
     CHECK(il_net_parameters(net, p, NULL, 64, &count));
@@ -256,76 +223,6 @@ static double *read_params(il_ctx *ctx, il_net *net, int64_t *n) {
     }
     *n = k;
     return v;
-}
-
-/* Trains w `steps` steps on dev (CUDA: graph mode, TF32 off); returns its parameters. */
-static double *train(il_ctx *ctx, const workload *w, int64_t stride, il_device dev, int steps,
-                     double loss_out[2], int *how, int64_t *np) {
-    il_tensor *x, *y;
-    make_data(ctx, w, stride, dev, &x, &y);
-    il_net *net = make_net(ctx, w);
-    if (dev == IL_DEVICE_CUDA) {
-        CHECK(il_net_move(net, dev));
-        CHECK(il_cuda_set_tf32(ctx, 0));
-        CHECK(il_net_set_graph(net, IL_GRAPH_AUTO));
-    }
-    il_optim *opt = make_optim(ctx, net, w);
-    il_loss loss = {IL_LOSS_MSE, 0};
-    const il_tensor *xs[1] = {x};
-    double value = 0;
-    for (int s = 0; s < steps; s++) {
-        if (dev == IL_DEVICE_CPU) {
-            CHECK(il_net_step(net, 1, xs, y, &loss, opt, &value));
-        } else {
-            CHECK(il_net_step(net, 1, xs, y, &loss, opt, NULL));
-            if (s == 0 || s == steps - 1) CHECK(il_net_last_loss(net, &value));
-        }
-        if (s == 0) loss_out[0] = value;
-    }
-    loss_out[1] = value;
-    *how = il_net_last_step_graph(net);
-    double *v = read_params(ctx, net, np);
-    il_optim_free(opt);
-    il_net_free(net);
-    il_tensor_free(x);
-    il_tensor_free(y);
-    return v;
-}
-
-static int parity(il_ctx *ctx, const workload *w, int64_t rows, int steps, double tol) {
-    int64_t stride = rows > 0 && rows < w->rows ? (w->rows + rows - 1) / rows : 1;
-    double lc[2], lg[2], t0 = now();
-    int how_c, how_g;
-    int64_t n, n2;
-    double *pc = train(ctx, w, stride, IL_DEVICE_CPU, steps, lc, &how_c, &n);
-    double t1 = now();
-    double *pg = train(ctx, w, stride, IL_DEVICE_CUDA, steps, lg, &how_g, &n2);
-    double t2 = now(), d2 = 0, c2 = 0, maxrel = 0, maxabs = 0;
-    int64_t missed = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = pc[i], b = pg[i], d = fabs(a - b);
-        d2 += d * d, c2 += a * a;
-        double rel = d / fmax(fmax(fabs(a), fabs(b)), 1e-3);
-        if (!(rel <= maxrel)) maxrel = rel; /* NaN sticks */
-        if (!(d <= maxabs)) maxabs = d;
-        if (!(d <= 1e-5 + 1e-4 * fabs(a))) missed++;
-    }
-    double rel_l2 = sqrt(d2) / fmax(sqrt(c2), 1e-30);
-    double loss_rel = fabs(lc[1] - lg[1]) / fmax(fabs(lc[1]), 1e-30);
-    int pass = n == n2 && rel_l2 <= tol && loss_rel <= 10 * tol && how_g == 2;
-    printf("{\"parity\": \"%s\", \"rows\": %lld, \"steps\": %d, \"params\": %lld, "
-           "\"rel_l2\": %.3e, \"max_rel\": %.3e, \"max_abs\": %.3e, \"outside_op_tol\": %lld, "
-           "\"tol\": %.1e, \"loss_first_cpu\": %.8g, \"loss_first_cuda\": %.8g, "
-           "\"loss_cpu\": %.8g, \"loss_cuda\": %.8g, \"loss_rel\": %.3e, "
-           "\"cuda_last_step_graph\": %d, \"cpu_threads\": %d, \"cpu_s\": %.2f, "
-           "\"cuda_s\": %.2f, \"pass\": %s}\n",
-           w->name, (long long)((w->rows + stride - 1) / stride), steps, (long long)n, rel_l2,
-           maxrel, maxabs, (long long)missed, tol, lc[0], lg[0], lc[1], lg[1], loss_rel, how_g,
-           il_ctx_threads(ctx), t1 - t0, t2 - t1, pass ? "true" : "false");
-    fflush(stdout);
-    free(pc);
-    free(pg);
-    return pass;
 }
 
 static void usage(const char *msg) {
@@ -379,8 +276,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_gpu: cannot create a context\n");
         return 1;
     }
-    if (il_cuda_available(ctx) != IL_OK) {
-        fprintf(stderr, "bench_gpu: skipped: %s\n", il_errmsg(ctx));
+    int cuda = il_cuda_available(ctx) == IL_OK;
+    if (!cuda) fprintf(stderr, "bench_gpu: skipped: %s\n", il_errmsg(ctx));
+    if (!cuda && !do_parity) {
         il_ctx_free(ctx);
         return 77;
     }
@@ -388,7 +286,7 @@ int main(int argc, char **argv) {
     if (do_parity) {
         CHECK(il_ctx_set_threads(ctx, threads > 256 ? 256 : threads));
         for (int k = 0; k < NWORK; k++)
-            if (on[k]) failed += !parity(ctx, &WORKLOADS[k], prows, psteps, ptol);
+            if (on[k]) failed += !parity(ctx, &WORKLOADS[k], prows, psteps, ptol, cuda);
     } else {
         for (int k = 0; k < NWORK; k++)
             for (int tf32 = 0; tf32 < (strcmp(WORKLOADS[k].name, "xor") ? 2 : 1); tf32++)
@@ -396,5 +294,5 @@ int main(int argc, char **argv) {
                     if (on[k]) bench(ctx, &WORKLOADS[k], graph, tf32, quick);
     }
     il_ctx_free(ctx);
-    return failed ? 1 : 0;
+    return failed ? 1 : cuda ? 0 : 77;
 }

@@ -4,10 +4,14 @@
 # scripts/gpu_check.sh built it in the same call, compiles bench_gpu.c against it, then runs
 #   bench_gpu                      iron-learn, each workload eager and graph, TF32 off and on
 #   torch_peers.py                 PyTorch eager and CUDA-graph, and the machine's ceilings
-#   bench_gpu --parity             CPU vs CUDA after 100 steps (PARITY=0 skips it)
+#   bench_gpu --parity             CPU vs CUDA after 1 and 100 steps, against the CPU's own
+#                                  rounding spread (PARITY=0 skips it)
+#   products.py mlp474             each cuBLAS product of mlp474's step alone, and the weight
+#                                  gradient split by rows (PRODUCTS=0 skips it)
 # and prints table.py's markdown (ms/step, ratios, floors, counts, parity). Files under $OUT
 # (default build-gpu/out; BUILD overrides build-gpu): ironlearn.jsonl, peers.jsonl,
-# parity.jsonl, table.md, and the logs. About 3 minutes on an H200 (under 8 with a fresh build); every stage has a time limit.
+# parity.jsonl, products.jsonl, table.md, and the logs. About 3 minutes on an H200
+# (under 8 with a fresh build); every stage has a time limit.
 # Without a GPU it prints a skip and exits 77. Exit: 0 when every stage ran and parity passed.
 #
 # Usage: OUT=/some/dir scripts/bench/gpu/run.sh [WORKLOAD...]
@@ -53,13 +57,16 @@ run() { # run NAME LIMIT OUTFILE CMD...: stdout to OUTFILE, stderr to NAME.log
 run ironlearn 200 "$OUT/ironlearn.jsonl" "$build/bench_gpu" --workloads "$list"
 run peers 200 "$OUT/peers.jsonl" python3 "$here/torch_peers.py" "${work[@]}"
 if [[ ${PARITY:-1} != 0 ]]; then
-    run parity 150 "$OUT/parity.jsonl" "$build/bench_gpu" --parity --workloads "$list" \
+    run parity 300 "$OUT/parity.jsonl" "$build/bench_gpu" --parity --workloads "$list" \
         --parity-rows "${PARITY_ROWS:-20000}"
+fi
+if [[ ${PRODUCTS:-1} != 0 ]]; then
+    run products 120 "$OUT/products.jsonl" python3 "$here/products.py" mlp474
 fi
 
 # ---- table ------------------------------------------------------------------------------------
 files=("$OUT/ironlearn.jsonl" "$OUT/peers.jsonl")
-[[ -f $OUT/parity.jsonl ]] && files+=("$OUT/parity.jsonl")
+for f in parity products; do [[ -f $OUT/$f.jsonl ]] && files+=("$OUT/$f.jsonl"); done
 {
     echo "# iron-learn vs PyTorch, training steps on $(nvidia-smi --query-gpu=name \
         --format=csv,noheader 2>/dev/null | head -1), $(date -u +%Y-%m-%d)"

@@ -8,7 +8,8 @@ Reads every file named (or stdin), skips lines that are not JSON objects, and pr
   2. the floors: FLOPs over the measured sgemm peak (the TF32 peak for TF32 rows), bytes over
      the measured copy bandwidth, launches times the measured launch cost; the largest of the
      three is the floor, and measured / floor for iron-learn and PyTorch;
-  3. iron-learn's per-step backend counts, and 4. the parity lines of bench_gpu --parity.
+  3. iron-learn's per-step backend counts, 4. the parity lines of bench_gpu --parity, and
+  5. products.py's lines (each product of a step timed alone).
 Formulas (also in docs/benchmarks.md), per training step, B rows, linear layers l with in_l
 inputs and out_l outputs, P parameters, 4-byte floats:
   FLOPs    = sum_l 2 B in_l out_l * (2 for the first layer, 3 for the others: forward, weight
@@ -194,17 +195,38 @@ def counts_table(runs):
 
 
 def parity_table(recs):
+    """bench_gpu --parity lines: CUDA against the CPU, and the CPU's own rounding spread."""
     rows = [r for r in recs if "parity" in r]
     if not rows:
         return []
-    out = ["| workload | rows | steps | rel L2 | max rel | outside op tol | loss cpu | loss cuda "
-           "| pass |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    out = ["| workload | rows | steps | rel L2, step 1 | rel L2, last | CPU spread | bound "
+           "| loss cpu | loss cuda | loss spread | fixed 1e-3 | pass |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    yes = lambda v: "-" if v is None else "yes" if v else "**NO**"
     for r in rows:
-        out.append("| %s | %s | %s | %s | %s | %s/%s | %s | %s | %s |" % (
-            r["parity"], r.get("rows"), r.get("steps"), fmt(r.get("rel_l2"), 2),
-            fmt(r.get("max_rel"), 2), r.get("outside_op_tol"), r.get("params"),
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["parity"], r.get("rows"), r.get("steps"), fmt(r.get("rel_l2_first"), 2),
+            fmt(r.get("rel_l2"), 2), fmt(r.get("cpu_spread"), 2), fmt(r.get("bound"), 2),
             fmt(r.get("loss_cpu"), 5), fmt(r.get("loss_cuda"), 5),
-            "yes" if r.get("pass") else "**NO**"))
+            fmt(r.get("cpu_loss_spread"), 2), yes(r.get("pass_fixed")), yes(r.get("pass"))))
+    return out
+
+
+def products_table(recs, runs):
+    """products.py lines: each product of a step alone, and their sum beside the step."""
+    rows = [r for r in recs if "product" in r]
+    if not rows:
+        return []
+    out = ["| workload | tf32 | product | M x N x K | ms | TFLOP/s | share of our graph step |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        step = runs.get((r.get("workload"), int(r.get("tf32", 0))), {}).get("ours-graph", {})
+        share = (r["ms"] / step["ms_per_step"] if step.get("ms_per_step") and
+                 (r.get("in_step") or "sum" in r["product"]) else None)
+        dims = ("%s x %s x %s" % (r["m"], r["n"], r["k"])) if "m" in r else "-"
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            r.get("workload"), r.get("tf32"), r["product"], dims, fmt(r.get("ms")),
+            fmt(r.get("tflop_per_s")), "-" if share is None else "%.0f%%" % (100 * share)))
     return out
 
 
@@ -227,7 +249,12 @@ def main():
     lines += ["", "iron-learn per step (backend counters):", ""] + counts_table(runs)
     p = parity_table(recs)
     if p:
-        lines += ["", "CPU vs CUDA (graph mode, TF32 off) after training:", ""] + p
+        lines += ["", "CPU vs CUDA (graph mode, TF32 off) after training, and the CPU's own "
+                  "spread (rows reversed; initial weights one ulp up):", ""] + p
+    q = products_table(recs, runs)
+    if q:
+        lines += ["", "Each product of a step alone (products.py; dW/c: the weight gradient split "
+                  "into c slices of rows, then summed):", ""] + q
     print("\n".join(lines))
     return 1 if any(r.get("pass") is False for r in recs if "parity" in r) else 0
 
