@@ -72,23 +72,6 @@ static ili_row_fn converter(il_dtype dst, il_dtype src) {
     return d < 0 || s < 0 ? NULL : table[d][s];
 }
 
-/* Non-zero when the descriptor is row-major contiguous (size-1 axes ignored). */
-static int desc_contiguous(const il_tdesc *d) {
-    int64_t expect = 1;
-    for (int i = d->ndim - 1; i >= 0; i--) {
-        if (d->shape[i] == 1) continue;
-        if (d->stride[i] != expect) return 0;
-        expect *= d->shape[i];
-    }
-    return 1;
-}
-
-static int64_t desc_numel(const il_tdesc *d) {
-    int64_t n = 1;
-    for (int i = 0; i < d->ndim; i++) n *= d->shape[i];
-    return n;
-}
-
 /*
  * COPY (TAKE_ROWS goes on to take_rows below):
  * out[...] = in[0][...] converted to out's dtype. in[0] has out's shape (stride 0 allowed);
@@ -114,8 +97,8 @@ il_status ili_cpu_copy(il_ctx *ctx, const il_opcall *c) {
     int onto_itself = out->data == in->data && out->dtype == in->dtype &&
                       memcmp(out->stride, in->stride, stride_bytes) == 0;
     if (it.numel == 0 || onto_itself) return IL_OK;
-    if (out->dtype == in->dtype && desc_contiguous(out) && desc_contiguous(in)) {
-        size_t nbytes = (size_t)desc_numel(out) * il_dtype_size(out->dtype);
+    if (out->dtype == in->dtype && ili_desc_contiguous(out) && ili_desc_contiguous(in)) {
+        size_t nbytes = (size_t)it.numel * il_dtype_size(out->dtype);
         if (a.alias) memmove(out->data, in->data, nbytes);
         else memcpy(out->data, in->data, nbytes);
         return IL_OK;
@@ -174,15 +157,12 @@ il_status ili_cpu_fill(il_ctx *ctx, const il_opcall *c) {
 
 /* ---- take_rows ----------------------------------------------------------------------------- */
 
-/* Non-zero when axes 1.. of d are row-major contiguous (a row is one block of memory). */
+/* Non-zero when axes 1.. of d are row-major contiguous (a row is one block of memory): axis 0
+ * made size 1 is one ili_desc_contiguous skips. */
 static int rows_packed(const il_tdesc *d) {
-    int64_t expect = 1;
-    for (int i = d->ndim - 1; i >= 1; i--) {
-        if (d->shape[i] == 1) continue;
-        if (d->stride[i] != expect) return 0;
-        expect *= d->shape[i];
-    }
-    return 1;
+    il_tdesc r = *d;
+    r.shape[0] = 1;
+    return ili_desc_contiguous(&r);
 }
 
 /* Copies one row (axes 1.. of od/xd, rest elements of es bytes) from x to o, any strides: an

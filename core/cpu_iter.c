@@ -155,6 +155,16 @@ int ili_desc_overlap(const il_tdesc *a, const il_tdesc *b) {
     return alo < bhi && blo < ahi;
 }
 
+int ili_desc_contiguous(const il_tdesc *d) {
+    int64_t expect = 1;
+    for (int i = d->ndim - 1; i >= 0; i--) {
+        if (d->shape[i] == 1) continue;
+        if (d->stride[i] != expect) return 0;
+        expect *= d->shape[i];
+    }
+    return 1;
+}
+
 ili_op_kind ili_op_kind_of(il_op op) {
     switch (op) {
 #define IL_OP(NAME, name, kind)                                                                   \

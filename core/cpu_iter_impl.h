@@ -55,22 +55,8 @@ IL_INTERNAL void ili_iter_rows(const ili_iter *it, int64_t begin, int64_t end, i
  */
 IL_INTERNAL il_status ili_iter_run(il_ctx *ctx, const ili_iter *it, int64_t cost, ili_row_fn fn,
                                    void *arg);
-/* Non-zero when the memory spans of two descriptors intersect (empty ones never do). */
-IL_INTERNAL int ili_desc_overlap(const il_tdesc *a, const il_tdesc *b);
-
-/* The KIND column of il_ops.def, for kernels to reject ops of another kind. */
-typedef enum ili_op_kind {
-    ILI_KIND_BINARY,
-    ILI_KIND_UNARY,
-    ILI_KIND_REDUCE,
-    ILI_KIND_MATMUL,
-    ILI_KIND_MISC,
-    ILI_KIND_ROW,
-    ILI_KIND_LOSS,
-    ILI_KIND_OPTIM,
-    ILI_KIND_NONE
-} ili_op_kind;
-IL_INTERNAL ili_op_kind ili_op_kind_of(il_op op);
+/* ili_desc_overlap, ili_desc_contiguous and ili_op_kind_of (defined in cpu_iter.c) are declared
+ * in il_impl.h, since the CUDA backend uses them too. */
 
 /* Float to int64 without undefined behaviour: truncates toward zero, NaN gives 0, values
  * outside the int64 range saturate. */

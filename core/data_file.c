@@ -1,11 +1,10 @@
 /*
- * data_file.c: what the loaders share: reading a whole file, writing one atomically, a growing
- * string for formatted results, the choice of random generator, and il_dataset_free.
+ * data_file.c: what the loaders share: reading a whole file, writing one atomically, the choice
+ * of random generator, and il_dataset_free.
  */
 #include "data_impl.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 /*
  * data_impl.h: helpers shared by the data, image and expression files (data_*.c, image*.c,
- * expr_*.c): whole-file reading and atomic writing, a growing string, random generator choice.
- * Not installed.
+ * expr_*.c): whole-file reading and atomic writing, random generator choice (the growing
+ * string is strbuf.c's ili_sbuf). Not installed.
  */
 #ifndef IL_DATA_IMPL_H
 #define IL_DATA_IMPL_H

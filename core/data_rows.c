@@ -199,15 +199,12 @@ il_status il_data_take_rows_into(il_ctx *ctx, const il_tensor *t, const il_tenso
     IL_TRY(check_into(ctx, t, idx, dst));
     int64_t n = idx->shape[0];
     if (n == 0) return IL_OK;
-    if (check && t->st->device == IL_DEVICE_CPU) {
-        il_tdesc d; /* CPU memory: read in place */
-        ili_tensor_desc(idx, &d);
-        IL_TRY(check_host_idx(ctx, (const int64_t *)d.data, n, d.stride[0], t->shape[0]));
-    } else if (check) {
-        IL_TRY(check_device_idx(ctx, idx, t->shape[0]));
-    }
     il_tdesc d;
     ili_tensor_desc(idx, &d);
+    if (check && t->st->device == IL_DEVICE_CPU) /* CPU memory: read in place */
+        IL_TRY(check_host_idx(ctx, (const int64_t *)d.data, n, d.stride[0], t->shape[0]));
+    else if (check)
+        IL_TRY(check_device_idx(ctx, idx, t->shape[0]));
     return gather(ctx, t, &d, dst);
 }
 

@@ -135,6 +135,9 @@ IL_INTERNAL void ili_sbuf_json_string(ili_sbuf *b, const char *s);
 /* Hands the text to *out (a string for il_ctx_free_string), or frees it and returns
  * IL_E_NOMEM when an append failed. (strbuf.c) */
 IL_INTERNAL il_status ili_sbuf_finish(ili_sbuf *b, char **out);
+/* A copy of s in ctx's allocator (released with ili_free and strlen(s) + 1), or NULL when out
+ * of memory. */
+IL_INTERNAL char *ili_strdup(il_ctx *ctx, const char *s);
 
 /* ---- random (rng.c) ---------------------------------------------------------------------- */
 
@@ -176,6 +179,27 @@ IL_INTERNAL void ili_tensor_desc_expand(const il_tensor *t, int ndim, const int6
                                         il_tdesc *d);
 /* IL_E_ARG unless t is a live tensor of ctx. */
 IL_INTERNAL il_status ili_check_tensor(il_ctx *ctx, const il_tensor *t, const char *what);
+
+/* ---- descriptors and op kinds (cpu_iter.c), shared by the CPU and CUDA backends ---------- */
+
+/* Non-zero when the memory spans of two descriptors intersect (empty ones never do). */
+IL_INTERNAL int ili_desc_overlap(const il_tdesc *a, const il_tdesc *b);
+/* Non-zero when the descriptor is row-major contiguous (size-1 axes ignored). */
+IL_INTERNAL int ili_desc_contiguous(const il_tdesc *d);
+
+/* The KIND column of il_ops.def: backends dispatch on it and kernels reject other kinds. */
+typedef enum ili_op_kind {
+    ILI_KIND_BINARY,
+    ILI_KIND_UNARY,
+    ILI_KIND_REDUCE,
+    ILI_KIND_MATMUL,
+    ILI_KIND_MISC,
+    ILI_KIND_ROW,
+    ILI_KIND_LOSS,
+    ILI_KIND_OPTIM,
+    ILI_KIND_NONE
+} ili_op_kind;
+IL_INTERNAL ili_op_kind ili_op_kind_of(il_op op);
 
 /* ---- backends (backend.c) ---------------------------------------------------------------- */
 

@@ -4,18 +4,17 @@
  * The nodes are already in topological order (each layer is added after its inputs), and
  * every width is known when a node is added, so compiling only lays out one arena: for each
  * node its output (batch, width) and that output's gradient, a keep-mask for dropout, one
- * scratch region for summing gradients of nodes with several consumers, and the loss value.
- * The arena is kept when the batch shrinks, so alternating batch sizes stop allocating once
- * the largest has been seen.
+ * scratch region for summing gradients of nodes with several consumers. (The loss lives in
+ * net->loss_buf, not here.) The arena is kept when the batch shrinks, so alternating batch
+ * sizes stop allocating once the largest has been seen.
  */
 #include "nn_impl.h"
 
 #include <string.h>
 
-/* Regions start on 16-element boundaries (64 bytes in f32), for vector loads. */
-#define ARENA_ALIGN 16
-
-static int64_t round_up(int64_t n) { return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+static int64_t round_up(int64_t n) {
+    return (n + ILI_ARENA_ALIGN - 1) / ILI_ARENA_ALIGN * ILI_ARENA_ALIGN;
+}
 
 /* Assigns arena offsets for batch rows and returns the elements needed. */
 static int64_t layout(il_net *net, int64_t batch) {
@@ -51,9 +50,9 @@ il_status ili_net_compile(il_net *net, int64_t batch) {
     int64_t widest = 1, sum = 0;
     for (int i = 0; i < net->nnodes; i++) {
         if (net->nodes[i].features > widest) widest = net->nodes[i].features;
-        sum += 4 * net->nodes[i].features + 2 * ARENA_ALIGN;
+        sum += 4 * net->nodes[i].features + 2 * ILI_ARENA_ALIGN;
     }
-    int64_t rough[2] = {batch, sum + widest + 2 * ARENA_ALIGN};
+    int64_t rough[2] = {batch, sum + widest + 2 * ILI_ARENA_ALIGN};
     IL_TRY(ili_check_shape(net->ctx, 2, rough)); /* keeps layout()'s arithmetic in range */
     int64_t old_batch = net->batch;
     net->batch = 0;

@@ -16,8 +16,6 @@
 
 /* The automatic budget of one chunk's arena. */
 #define CHUNK_BUDGET ((double)(256u << 20))
-/* nn_compile.c's region alignment, in elements: each region rounds up to a multiple of it. */
-#define ARENA_ALIGN 16
 /* Dropout counters stay below 2^53 (nn_layers.c, the BERNOULLI op). */
 #define COUNTER_MASK ((UINT64_C(1) << 53) - 1)
 
@@ -43,7 +41,7 @@ static double arena_elems(const il_net *net, double b) {
         regions += k;
         if ((double)n->features > widest) widest = (double)n->features;
     }
-    return b * (per_row + widest) + regions * (ARENA_ALIGN - 1);
+    return b * (per_row + widest) + regions * (ILI_ARENA_ALIGN - 1);
 }
 
 /* The largest row count whose arena fits in `elems` elements (0 when not even one does). */

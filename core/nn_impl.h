@@ -64,6 +64,9 @@ IL_INTERNAL il_tensor *ili_net_grads(il_net *net);
 
 /* Widest layer allowed: keeps batch * width and in * out far from int64 overflow. */
 #define ILI_MAX_FEATURES (INT64_C(1) << 40)
+/* Arena regions start on 16-element boundaries (64 bytes in f32), for vector loads; nn_compile.c
+ * lays them out and nn_forward.c's chunk budget allows for the rounding. */
+#define ILI_ARENA_ALIGN 16
 
 /* A matrix region of a buffer tensor (arena, parameters or gradients): element (r, c) lives at
  * element off + r * rs + c * cs of buf. A stride of 0 repeats (a broadcast bias). Transposing
@@ -165,6 +168,11 @@ IL_INTERNAL il_status ili_custom_backward(il_net *net, ili_node *n);
 IL_INTERNAL il_status ili_net_clone(il_net *net, il_dtype dt, il_net **out);
 /* The output node's id (the last node unless set). */
 IL_INTERNAL int ili_net_output(const il_net *net);
+/* nn_inspect.c: views of buf (shaped like the parameter buffer) cut as the parameters are, into
+ * out[] (up to cap) and names[] (may be NULL); the total in *count. On failure no view is left
+ * behind. The callers check their arguments. */
+IL_INTERNAL il_status ili_net_param_views(il_net *net, il_tensor *buf, il_tensor **out,
+                                          const char **names, int cap, int *count);
 
 /* nn_net.c: writes n doubles from host memory v into buf[off..] as buf's dtype (clobbers v). */
 IL_INTERNAL il_status ili_net_write_host(il_net *net, il_tensor *buf, int64_t off, double *v,

@@ -8,17 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/*
- * Writes up to cap parameter views (weights (in, out), biases (out)) into out[] with their
- * names (borrowed, valid while the net lives and unchanged) into names[] (may be NULL), and
- * the total count into *count. Views write through to the network. IL_E_ARG, IL_E_NOMEM (then
- * no view is left behind).
- */
-il_status il_net_parameters(il_net *net, il_tensor **out, const char **names, int cap,
-                            int *count) {
-    if (net == NULL) return IL_E_ARG;
-    if (count == NULL || cap < 0 || (cap > 0 && out == NULL))
-        return ili_seterr(net->ctx, IL_E_ARG, "net_parameters: bad output arrays");
+/* The parameter views' geometry applied to buf, which is shaped like the parameter buffer:
+ * il_net_parameters gives the parameters and il_optim_state_views an optimizer's state. */
+il_status ili_net_param_views(il_net *net, il_tensor *buf, il_tensor **out, const char **names,
+                              int cap, int *count) {
     int c = 0;
     for (int i = 0; i < net->nnodes; i++) {
         const ili_node *n = &net->nodes[i];
@@ -27,7 +20,7 @@ il_status il_net_parameters(il_net *net, il_tensor **out, const char **names, in
             if (c < cap) {
                 int64_t shape[2] = {n->in_features, n->features}, st[2] = {n->features, 1};
                 int nd = k == 0 ? 2 : 1;
-                il_status s = ili_tensor_view(net->ctx, net->params, nd, k == 0 ? shape : &shape[1],
+                il_status s = ili_tensor_view(net->ctx, buf, nd, k == 0 ? shape : &shape[1],
                                               k == 0 ? st : &st[1], n->poff[k], &out[c]);
                 if (s != IL_OK) {
                     for (int j = 0; j < c; j++) il_tensor_free(out[j]), out[j] = NULL;
@@ -40,6 +33,20 @@ il_status il_net_parameters(il_net *net, il_tensor **out, const char **names, in
     }
     *count = c;
     return IL_OK;
+}
+
+/*
+ * Writes up to cap parameter views (weights (in, out), biases (out)) into out[] with their
+ * names (borrowed, valid while the net lives and unchanged) into names[] (may be NULL), and
+ * the total count into *count. Views write through to the network. IL_E_ARG, IL_E_NOMEM (then
+ * no view is left behind).
+ */
+il_status il_net_parameters(il_net *net, il_tensor **out, const char **names, int cap,
+                            int *count) {
+    if (net == NULL) return IL_E_ARG;
+    if (count == NULL || cap < 0 || (cap > 0 && out == NULL))
+        return ili_seterr(net->ctx, IL_E_ARG, "net_parameters: bad output arrays");
+    return ili_net_param_views(net, net->params, out, names, cap, count);
 }
 
 il_status il_net_buffers(il_net *net, il_tensor **out, const char **names, int cap,

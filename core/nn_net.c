@@ -11,13 +11,6 @@
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
-static char *str_dup(il_ctx *ctx, const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = ili_malloc(ctx, n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 static void str_free(il_ctx *ctx, char *s) {
     if (s) ili_free(ctx, s, strlen(s) + 1);
 }
@@ -214,7 +207,7 @@ static il_status set_name(il_net *net, ili_node *n, const char *uname, int id) {
     for (int i = 0; i < net->nnodes; i++)
         if (strcmp(net->nodes[i].name, name) == 0)
             return ili_seterr(ctx, IL_E_ARG, "layer name '%s' is already used", name);
-    if ((n->name = str_dup(ctx, name)) == NULL) return ili_nomem(ctx, strlen(name) + 1);
+    if ((n->name = ili_strdup(ctx, name)) == NULL) return ili_nomem(ctx, strlen(name) + 1);
     return IL_OK;
 }
 
@@ -262,6 +255,22 @@ static il_status copy_ins(il_net *net, ili_node *t, int nin, const int *in) {
     return IL_OK;
 }
 
+/* Ends adding node t (room reserved, t named): when s, the status of building it, is IL_OK,
+ * appends it and its id goes to *node; otherwise frees t's belongings and returns s. */
+static il_status append_node(il_net *net, ili_node *t, il_status s, int *node) {
+    if (s != IL_OK) {
+        node_clear(net->ctx, t);
+        return s;
+    }
+    int id = net->nnodes;
+    net->nodes[id] = *t;
+    net->nnodes++;
+    net->batch = 0; /* the arena needs room for the new node */
+    ili_net_graphs_drop(net);
+    if (node) *node = id;
+    return IL_OK;
+}
+
 /* Completes layer t (kind and options set) fed by in[]: names it, infers its width, creates
  * its parameters, and appends it. On failure t's belongings are freed (a custom layer it owns
  * released) and net is unchanged. */
@@ -279,16 +288,7 @@ static il_status add_layer(il_net *net, ili_node *t, int nin, const int *in, con
     if (s == IL_OK) s = set_param_names(net, t);
     if (s == IL_OK) s = grow_params(net, t);
     if (feat) ili_free(ctx, feat, sizeof(int64_t) * (size_t)nin);
-    if (s != IL_OK) {
-        node_clear(ctx, t);
-        return s;
-    }
-    net->nodes[id] = *t;
-    net->nnodes++;
-    net->batch = 0; /* the arena needs room for the new node */
-    ili_net_graphs_drop(net);
-    if (node) *node = id;
-    return IL_OK;
+    return append_node(net, t, s, node);
 }
 
 il_status il_net_input(il_net *net, int64_t features, int *node) {
@@ -303,16 +303,7 @@ il_status il_net_input(il_net *net, int64_t features, int *node) {
     int id = net->nnodes;
     il_status s = reserve_node(net);
     if (s == IL_OK) s = set_name(net, &t, NULL, id);
-    if (s != IL_OK) {
-        node_clear(net->ctx, &t);
-        return s;
-    }
-    net->nodes[id] = t;
-    net->nnodes++;
-    net->batch = 0;
-    ili_net_graphs_drop(net);
-    if (node) *node = id;
-    return IL_OK;
+    return append_node(net, &t, s, node);
 }
 
 /* FOURIER's options: 2^39 frequencies at most, so the output width stays in range. */
@@ -431,9 +422,9 @@ static il_status node_copy(il_ctx *ctx, ili_node *dst, const ili_node *src) {
     dst->fixed = NULL;
     dst->nin = 0;
     dst->owns_custom = 0;
-    if ((dst->name = str_dup(ctx, src->name)) == NULL) return ili_nomem(ctx, strlen(src->name));
+    if ((dst->name = ili_strdup(ctx, src->name)) == NULL) return ili_nomem(ctx, strlen(src->name));
     for (int k = 0; k < 2; k++)
-        if (src->pname[k] && (dst->pname[k] = str_dup(ctx, src->pname[k])) == NULL)
+        if (src->pname[k] && (dst->pname[k] = ili_strdup(ctx, src->pname[k])) == NULL)
             return ili_nomem(ctx, strlen(src->pname[k]));
     size_t nb = sizeof(int) * (size_t)src->nin;
     if (src->nin > 0 && (dst->in = ili_malloc(ctx, nb)) == NULL) return ili_nomem(ctx, nb);

@@ -14,8 +14,6 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const optim_names[IL_OPTIM_COUNT] = {"sgd", "adam", "adamw", "rmsprop"};
-
 /* Options each kind takes; setting another one is an error that names it. */
 enum { U_MOM = 1, U_NEST = 2, U_BETAS = 4, U_EPS = 8, U_ALPHA = 16 };
 static const int optim_uses[IL_OPTIM_COUNT] = {U_MOM | U_NEST, U_BETAS | U_EPS, U_BETAS | U_EPS,
@@ -32,14 +30,14 @@ static il_status check_unused(il_ctx *ctx, il_optim_kind kind, const il_optim_op
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (t[i].set && !(optim_uses[kind] & t[i].flag))
             return ili_seterr(ctx, IL_E_ARG, "%s: option %s does not apply to %s",
-                              optim_names[kind], t[i].name, optim_names[kind]);
+                              il_optim_kind_name(kind), t[i].name, il_optim_kind_name(kind));
     return IL_OK;
 }
 
 static il_status bad_opt(il_ctx *ctx, il_optim_kind kind, const char *opt, const char *want,
                          double got) {
-    return ili_seterr(ctx, IL_E_ARG, "%s: %s must be %s (got %g)", optim_names[kind], opt, want,
-                      got);
+    return ili_seterr(ctx, IL_E_ARG, "%s: %s must be %s (got %g)", il_optim_kind_name(kind), opt,
+                      want, got);
 }
 
 static il_status check_lr(il_ctx *ctx, il_optim_kind kind, double lr) {
@@ -110,7 +108,7 @@ il_status il_optim_new(il_net *net, il_optim_kind kind, const il_optim_opts *opt
         return ili_seterr(ctx, IL_E_ARG, "optim: unknown kind %d", (int)kind);
     if (opts == NULL)
         return ili_seterr(ctx, IL_E_ARG, "%s: options are NULL (lr is required)",
-                          optim_names[kind]);
+                          il_optim_kind_name(kind));
     il_optim_opts o = *opts;
     IL_TRY(fill_opts(ctx, kind, &o));
     il_optim *opt = ili_malloc(ctx, sizeof *opt);
@@ -154,7 +152,7 @@ int64_t il_optim_steps(const il_optim *opt) { return opt ? opt->steps : 0; }
  * still match its state. */
 static il_status check_buffers(il_optim *opt, const il_tensor *params, const il_tensor *grads) {
     il_ctx *ctx = opt->ctx;
-    const char *name = optim_names[opt->kind];
+    const char *name = il_optim_kind_name(opt->kind);
     const il_tensor *own = ili_net_params(opt->net);
     if (params == NULL || grads == NULL || own == NULL || params->st != own->st)
         return ili_seterr(ctx, IL_E_ARG, "%s: the optimizer was made for another network", name);
@@ -207,7 +205,7 @@ static il_status clip(il_optim *opt, il_device dev, il_tensor *grads) {
     if (!isfinite(norm))
         return ili_seterr(ctx, IL_E_NUMERIC,
                           "%s: gradient norm is %g at step %lld; parameters left unchanged",
-                          optim_names[opt->kind], norm, (long long)opt->steps + 1);
+                          il_optim_kind_name(opt->kind), norm, (long long)opt->steps + 1);
     if (norm <= opt->o.clip_norm) return IL_OK;
     scale = opt->o.clip_norm / norm;
     IL_TRY(scratch_io(opt, dev, 1, &scale, 1));

@@ -86,27 +86,7 @@ il_status il_optim_state_views(il_optim *opt, int k, il_tensor **out, int cap, i
     il_net *net = opt->net;
     if (il_tensor_numel(opt->state[k]) != net->nparams)
         return ili_seterr(opt->ctx, IL_E_SHAPE, "optim_state_views: the network changed");
-    int c = 0;
-    for (int i = 0; i < net->nnodes; i++) {
-        const ili_node *n = &net->nodes[i];
-        for (int w = 0; w < 2; w++) {
-            if (n->pn[w] == 0) continue;
-            if (c < cap) {
-                int64_t shape[2] = {n->in_features, n->features}, st[2] = {n->features, 1};
-                il_status s = ili_tensor_view(opt->ctx, opt->state[k], w == 0 ? 2 : 1,
-                                              w == 0 ? shape : &shape[1], w == 0 ? st : &st[1],
-                                              n->poff[w], &out[c]);
-                if (s != IL_OK) {
-                    for (int j = 0; j < c; j++)
-                        il_tensor_free(out[j]), out[j] = NULL;
-                    return s;
-                }
-            }
-            c++;
-        }
-    }
-    *count = c;
-    return IL_OK;
+    return ili_net_param_views(net, opt->state[k], out, NULL, cap, count);
 }
 
 /* ---- the graph as JSON ------------------------------------------------------------------- */

@@ -59,13 +59,6 @@ static il_status bad(rd *r, const char *fmt, ...) {
     return ili_seterr(r->ctx, IL_E_FORMAT, "%s: %s", r->path, msg);
 }
 
-static char *dupstr(il_ctx *ctx, const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = ili_malloc(ctx, n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 void il_safetensors_free(il_safetensors *f) {
     if (f == NULL) return;
     il_ctx *ctx = f->ctx;
@@ -189,8 +182,8 @@ static il_status parse_meta(rd *r, const cJSON *m, il_safetensors *f) {
     for (const cJSON *c = m->child; c; c = c->next, i++) {
         if (!cJSON_IsString(c))
             return bad(r, "__metadata__ '%s': values must be strings", c->string);
-        f->mkey[i] = dupstr(r->ctx, c->string);
-        f->mval[i] = dupstr(r->ctx, c->valuestring);
+        f->mkey[i] = ili_strdup(r->ctx, c->string);
+        f->mval[i] = ili_strdup(r->ctx, c->valuestring);
         if (!f->mkey[i] || !f->mval[i]) return ili_nomem(r->ctx, strlen(c->valuestring) + 1);
     }
     return IL_OK;
@@ -258,7 +251,8 @@ static il_status parse_tree(rd *r, const cJSON *root, il_safetensors *f) {
         if (c->string[0] == '\0') return bad(r, "a tensor has an empty name");
         IL_TRY(parse_entry(r, c, e, dsize));
         e->nlen = strlen(c->string);
-        if ((e->name = dupstr(r->ctx, c->string)) == NULL) return ili_nomem(r->ctx, e->nlen + 1);
+        if ((e->name = ili_strdup(r->ctx, c->string)) == NULL)
+            return ili_nomem(r->ctx, e->nlen + 1);
     }
     return check_layout(r, f);
 }

@@ -1,7 +1,8 @@
 /*
  * strbuf.c: the one growing-string builder of the core (summaries, tensor text, graph JSON,
  * CSV column names, expression source). The block holds its capacity just before the text, so
- * a finished string is released by il_ctx_free_string alone.
+ * a finished string is released by il_ctx_free_string alone. Also ili_strdup, the plain copy
+ * that node names and safetensors keys keep.
  */
 #include "il_impl.h"
 
@@ -81,4 +82,11 @@ void il_ctx_free_string(il_ctx *ctx, char *s) {
     char *base = s - sizeof(size_t);
     memcpy(&cap, base, sizeof cap);
     ili_free(ctx, base, cap);
+}
+
+char *ili_strdup(il_ctx *ctx, const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = ili_malloc(ctx, n);
+    if (d) memcpy(d, s, n);
+    return d;
 }

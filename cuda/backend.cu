@@ -284,19 +284,6 @@ static il_status cuda_sync(il_ctx *ctx) {
     return IL_OK;
 }
 
-enum kind { K_BINARY, K_UNARY, K_REDUCE, K_MATMUL, K_MISC, K_ROW, K_LOSS, K_OPTIM, K_NONE };
-
-/* The KIND column of il_ops.def. */
-static kind kind_of(il_op op) {
-    switch (op) {
-#define IL_OP(NAME, name, KIND)                                                                   \
-    case IL_OP_##NAME: return K_##KIND;
-#include "ironlearn/il_ops.def"
-#undef IL_OP
-    default: return K_NONE;
-    }
-}
-
 /* The ops with kernels here: every op of il_ops.def as of this backend. An op added to
  * il_ops.def later is refused (IL_E_UNSUPPORTED, naming it) until it gets one. */
 static int cuda_supports(il_ctx *ctx, const il_opcall *c) {
@@ -320,19 +307,19 @@ static int cuda_supports(il_ctx *ctx, const il_opcall *c) {
 }
 
 static il_status cuda_run(il_ctx *ctx, const il_opcall *c) {
-    switch (kind_of(c->op)) {
-    case K_BINARY: return ilc_binary(ctx, c);
-    case K_UNARY: return ilc_unary(ctx, c);
-    case K_REDUCE: return ilc_reduce(ctx, c);
-    case K_MATMUL: return ilc_matmul(ctx, c);
-    case K_MISC:
+    switch (ili_op_kind_of(c->op)) {
+    case ILI_KIND_BINARY: return ilc_binary(ctx, c);
+    case ILI_KIND_UNARY: return ilc_unary(ctx, c);
+    case ILI_KIND_REDUCE: return ilc_reduce(ctx, c);
+    case ILI_KIND_MATMUL: return ilc_matmul(ctx, c);
+    case ILI_KIND_MISC:
         if (c->op == IL_OP_FILL) return ilc_fill(ctx, c);
         if (c->op == IL_OP_BERNOULLI) return ilc_bernoulli(ctx, c);
         return ilc_copy(ctx, c);
-    case K_ROW: return ilc_row(ctx, c);
-    case K_LOSS: return ilc_loss(ctx, c);
-    case K_OPTIM: return ilc_optim(ctx, c);
-    case K_NONE: break;
+    case ILI_KIND_ROW: return ilc_row(ctx, c);
+    case ILI_KIND_LOSS: return ilc_loss(ctx, c);
+    case ILI_KIND_OPTIM: return ilc_optim(ctx, c);
+    case ILI_KIND_NONE: break;
     }
     return ili_seterr(ctx, IL_E_UNSUPPORTED, "%s is not supported by the cuda backend",
                       il_op_name(c->op));

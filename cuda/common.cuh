@@ -170,10 +170,8 @@ static inline unsigned ilc_grid(const ilc_state *s, int64_t n, int block = ILC_B
  * and strides): such an op must go through a scratch copy, since GPU threads do not run in the
  * CPU's order. */
 int ilc_unsafe_overlap(const il_tdesc *out, const il_tdesc *in);
-/* Non-zero when the memory spans of a and b intersect (empty ones never do). */
-int ilc_spans_overlap(const il_tdesc *a, const il_tdesc *b);
-int ilc_desc_contiguous(const il_tdesc *d);
-int64_t ilc_numel(const il_tdesc *d);
+/* Overlap, contiguity, element counts and op kinds are the core's (il_impl.h): ili_desc_overlap,
+ * ili_desc_contiguous, ili_numel, ili_op_kind_of. */
 
 /* ---- memory ---------------------------------------------------------------------------------- */
 

@@ -52,9 +52,9 @@ static copy_fn converter(il_dtype to, il_dtype from) {
 /* out[...] = in[...] converted, without overlap handling. */
 static il_status copy_plain(il_ctx *ctx, copy_fn fn, const il_tdesc *out, const il_tdesc *in) {
     ilc_state *s = ilc_of(ctx);
-    int64_t n = ilc_numel(out);
+    int64_t n = ili_numel(out->ndim, out->shape);
     if (n == 0) return IL_OK;
-    if (out->dtype == in->dtype && ilc_desc_contiguous(out) && ilc_desc_contiguous(in)) {
+    if (out->dtype == in->dtype && ili_desc_contiguous(out) && ili_desc_contiguous(in)) {
         size_t bytes = (size_t)n * il_dtype_size(out->dtype);
         ILC_CUDA(ctx, cudaMemcpyAsync(out->data, in->data, bytes, cudaMemcpyDeviceToDevice,
                                       s->stream));
@@ -81,7 +81,8 @@ il_status ilc_copy_desc(il_ctx *ctx, const il_tdesc *out, const il_tdesc *in) {
     /* Overlapping source and destination: through a packed copy of the source. */
     void *tmp;
     il_tdesc t;
-    IL_TRY(ilc_scratch(ctx, ILC_SCR_C, (size_t)ilc_numel(in) * il_dtype_size(in->dtype), &tmp));
+    size_t nb = (size_t)ili_numel(in->ndim, in->shape) * il_dtype_size(in->dtype);
+    IL_TRY(ilc_scratch(ctx, ILC_SCR_C, nb, &tmp));
     ilc_desc_packed(&t, tmp, in, in->dtype);
     IL_TRY(copy_plain(ctx, converter(in->dtype, in->dtype), &t, in));
     return copy_plain(ctx, fn, out, &t);
@@ -136,12 +137,12 @@ static il_status take_rows(il_ctx *ctx, const il_opcall *c) {
     il_tdesc orow, xrow;
     row_desc(&orow, o);
     row_desc(&xrow, x);
-    int64_t rest = ilc_numel(&orow), total = o->shape[0] * rest;
+    int64_t rest = ili_numel(orow.ndim, orow.shape), total = o->shape[0] * rest;
     if (total == 0) return IL_OK;
     const il_tdesc *ops[2] = {&orow, &xrow};
     ilc_geom g;
     ilc_geom_init(&g, 2, ops);
-    int packed = ilc_desc_contiguous(&orow) && ilc_desc_contiguous(&xrow);
+    int packed = ili_desc_contiguous(&orow) && ili_desc_contiguous(&xrow);
     ilc_state *s = ilc_of(ctx);
     unsigned grid = ilc_grid(s, total);
     const int64_t *idx = (const int64_t *)ix->data;
@@ -316,9 +317,9 @@ il_status ili_cuda_random(il_ctx *ctx, il_tensor *t, int normal, uint64_t key) {
     il_tdesc d;
     ili_tensor_desc(t, &d);
     ilc_state *s = ilc_of(ctx);
-    int64_t n = ilc_numel(&d);
+    int64_t n = ili_numel(d.ndim, d.shape);
     if (n == 0) return IL_OK;
-    if (!ilc_desc_contiguous(&d))
+    if (!ili_desc_contiguous(&d))
         return ili_seterr(ctx, IL_E_INTERNAL, "cuda random: tensor is not contiguous");
     unsigned grid = ilc_grid(s, n);
     if (d.dtype == IL_DTYPE_F32)

@@ -144,7 +144,8 @@ static il_status run_elementwise(il_ctx *ctx, const il_opcall *c, int nin) {
     if (!unsafe) return run_direct(ctx, fn, &c->out, c, nin);
     void *tmp;
     il_tdesc t;
-    IL_TRY(ilc_scratch(ctx, ILC_SCR_C, (size_t)ilc_numel(&c->out) * il_dtype_size(dt), &tmp));
+    size_t nb = (size_t)ili_numel(c->out.ndim, c->out.shape) * il_dtype_size(dt);
+    IL_TRY(ilc_scratch(ctx, ILC_SCR_C, nb, &tmp));
     ilc_desc_packed(&t, tmp, &c->out, dt);
     IL_TRY(run_direct(ctx, fn, &t, c, nin));
     return ilc_copy_desc(ctx, &c->out, &t);

@@ -1,14 +1,9 @@
 /*
  * geom.cu: host-side helpers on descriptors shared by the kernel families: the coalesced
- * iteration geometry (ilc_geom), overlap and contiguity tests, and packed descriptors.
+ * iteration geometry (ilc_geom), the overlap test for GPU threads, and packed descriptors. (Plain
+ * overlap, contiguity and element counts are the core's: il_impl.h.)
  */
 #include "common.cuh"
-
-int64_t ilc_numel(const il_tdesc *d) {
-    int64_t n = 1;
-    for (int i = 0; i < d->ndim; i++) n *= d->shape[i];
-    return n;
-}
 
 /*
  * Drops size-1 dims, then merges dim d into d+1 wherever every operand steps across the pair
@@ -19,7 +14,7 @@ int64_t ilc_numel(const il_tdesc *d) {
 void ilc_geom_init(ilc_geom *g, int nops, const il_tdesc *const *ops) {
     const il_tdesc *o = ops[0];
     memset(g, 0, sizeof *g);
-    g->numel = ilc_numel(o);
+    g->numel = ili_numel(o->ndim, o->shape);
     int nd = 0;
     for (int d = 0; d < o->ndim; d++) {
         if (o->shape[d] == 1) continue;
@@ -49,41 +44,8 @@ void ilc_geom_init(ilc_geom *g, int nops, const il_tdesc *const *ops) {
     g->nd = w + 1;
 }
 
-int ilc_desc_contiguous(const il_tdesc *d) {
-    int64_t expect = 1;
-    for (int i = d->ndim - 1; i >= 0; i--) {
-        if (d->shape[i] == 1) continue;
-        if (d->stride[i] != expect) return 0;
-        expect *= d->shape[i];
-    }
-    return 1;
-}
-
-/* The byte span [lo, hi) a descriptor touches; empty when it has no elements. */
-static void span(const il_tdesc *d, uintptr_t *lo, uintptr_t *hi) {
-    int64_t es = (int64_t)il_dtype_size(d->dtype), a = 0, b = 0;
-    for (int i = 0; i < d->ndim; i++) {
-        if (d->shape[i] == 0) {
-            *lo = *hi = 0;
-            return;
-        }
-        int64_t ext = (d->shape[i] - 1) * d->stride[i];
-        if (ext < 0) a += ext;
-        else b += ext;
-    }
-    *lo = (uintptr_t)d->data + (uintptr_t)(a * es);
-    *hi = (uintptr_t)d->data + (uintptr_t)((b + 1) * es);
-}
-
-int ilc_spans_overlap(const il_tdesc *a, const il_tdesc *b) {
-    uintptr_t a0, a1, b0, b1;
-    span(a, &a0, &a1);
-    span(b, &b0, &b1);
-    return !(a0 == a1 || b0 == b1 || a1 <= b0 || b1 <= a0);
-}
-
 int ilc_unsafe_overlap(const il_tdesc *out, const il_tdesc *in) {
-    if (!ilc_spans_overlap(out, in)) return 0;
+    if (!ili_desc_overlap(out, in)) return 0;
     /* Element i read and written at the same address by the same thread is safe. */
     if (out->data == in->data && il_dtype_size(out->dtype) == il_dtype_size(in->dtype) &&
         out->ndim == in->ndim) {

@@ -116,7 +116,8 @@ static void batch_desc(const il_tdesc *d, int nb, il_tdesc *out) {
 /* Copies operand d into scratch slot as a packed row-major tensor; *p gets the copy. */
 static il_status pack(il_ctx *ctx, int slot, const il_tdesc *d, il_tdesc *p) {
     void *buf;
-    IL_TRY(ilc_scratch(ctx, slot, (size_t)ilc_numel(d) * il_dtype_size(d->dtype), &buf));
+    size_t nb = (size_t)ili_numel(d->ndim, d->shape) * il_dtype_size(d->dtype);
+    IL_TRY(ilc_scratch(ctx, slot, nb, &buf));
     ilc_desc_packed(p, buf, d, d->dtype);
     return ilc_copy_desc(ctx, p, d);
 }
@@ -141,11 +142,11 @@ static il_status run_mm(il_ctx *ctx, const il_tdesc *A0, const il_tdesc *B0, con
     x.n = C0->shape[nb + 1];
     x.k = A0->shape[A0->ndim - 1];
     il_tdesc A = *A0, B = *B0;
-    if (!ilc_blas_layout(&A, &x.A) || ilc_spans_overlap(&A, Cuse)) {
+    if (!ilc_blas_layout(&A, &x.A) || ili_desc_overlap(&A, Cuse)) {
         IL_TRY(pack(ctx, ILC_SCR_A, A0, &A));
         ilc_blas_layout(&A, &x.A);
     }
-    if (!ilc_blas_layout(&B, &x.B) || ilc_spans_overlap(&B, Cuse)) {
+    if (!ilc_blas_layout(&B, &x.B) || ili_desc_overlap(&B, Cuse)) {
         IL_TRY(pack(ctx, ILC_SCR_B, B0, &B));
         ilc_blas_layout(&B, &x.B);
     }
@@ -168,7 +169,7 @@ static il_status product(il_ctx *ctx, const il_opcall *c) {
     if (c->nin < 2 || C->ndim < 2 || A->ndim < 2 || B->ndim < 2 || A->dtype != C->dtype ||
         B->dtype != C->dtype)
         return ili_seterr(ctx, IL_E_INTERNAL, "cuda matmul: malformed call");
-    if (ilc_numel(C) == 0) return IL_OK;
+    if (ili_numel(C->ndim, C->shape) == 0) return IL_OK;
     if (A->shape[A->ndim - 1] == 0) return zero(ctx, C);
     ilc_blas_mat probe;
     if (ilc_blas_layout(C, &probe) && probe.ld > 0)
@@ -176,7 +177,8 @@ static il_status product(il_ctx *ctx, const il_opcall *c) {
     /* An output cuBLAS cannot write in place: compute packed, then copy. */
     void *buf;
     il_tdesc T;
-    IL_TRY(ilc_scratch(ctx, ILC_SCR_C, (size_t)ilc_numel(C) * il_dtype_size(C->dtype), &buf));
+    size_t nb = (size_t)ili_numel(C->ndim, C->shape) * il_dtype_size(C->dtype);
+    IL_TRY(ilc_scratch(ctx, ILC_SCR_C, nb, &buf));
     ilc_desc_packed(&T, buf, C, C->dtype);
     IL_TRY(run_mm(ctx, A, B, C, &T));
     return ilc_copy_desc(ctx, C, &T);

@@ -58,7 +58,7 @@ static int lt_epilogue(const il_opcall *c) {
 static int bias_ok(const il_tdesc *b, const il_tdesc *out, int64_t m, int64_t n) {
     int r = b->ndim - 2;
     if ((m > 1 && b->stride[r] != 0) || (n > 1 && b->stride[r + 1] != 1)) return 0;
-    return ((uintptr_t)b->data & 15) == 0 && !ilc_spans_overlap(b, out);
+    return ((uintptr_t)b->data & 15) == 0 && !ili_desc_overlap(b, out);
 }
 
 /* Fills x when cuBLASLt can run the call as it is; 0 otherwise. */
@@ -74,7 +74,7 @@ static int lt_problem(const il_opcall *c, int tf32, lt_call *x) {
     if (m < 1 || n < 1 || k < 1 || !ilc_blas_layout(A, &ma) || !ilc_blas_layout(B, &mb) ||
         !ilc_blas_layout(C, &mc) || !mc.row_major || ma.ld < 1 || mb.ld < 1 || mc.ld < 1)
         return 0;
-    if (ilc_spans_overlap(A, C) || ilc_spans_overlap(B, C)) return 0;
+    if (ili_desc_overlap(A, C) || ili_desc_overlap(B, C)) return 0;
     if (c->nin == 3 && !bias_ok(&c->in[2], C, m, n)) return 0;
     memset(x, 0, sizeof *x);
     ilc_lt_key *q = &x->key;

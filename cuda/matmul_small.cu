@@ -236,8 +236,8 @@ static int sums_apart(const il_opcall *c) {
     const il_tdesc *o2 = &c->out2;
     if (o2->data == NULL) return 1;
     for (int i = 0; i < c->nin; i++)
-        if (ilc_spans_overlap(o2, &c->in[i])) return 0;
-    return !ilc_spans_overlap(o2, &c->out);
+        if (ili_desc_overlap(o2, &c->in[i])) return 0;
+    return !ili_desc_overlap(o2, &c->out);
 }
 
 /* Block geometry of the one-block GRAD: up to 32 columns per tile, row groups covering M. */
@@ -254,9 +254,9 @@ il_status ilc_matmul_small(il_ctx *ctx, const il_opcall *c, int *done) {
     sm_args a;
     *done = 0;
     if (!view2d(c, &a) || a.m * a.n > 4096 || a.k > 64) return IL_OK;
-    if (ilc_spans_overlap(&c->in[0], &c->out) || ilc_spans_overlap(&c->in[1], &c->out))
+    if (ili_desc_overlap(&c->in[0], &c->out) || ili_desc_overlap(&c->in[1], &c->out))
         return IL_OK;
-    if (mode == IL_MATMUL_EPILOGUE_FORWARD && a.has_x && ilc_spans_overlap(&c->in[2], &c->out))
+    if (mode == IL_MATMUL_EPILOGUE_FORWARD && a.has_x && ili_desc_overlap(&c->in[2], &c->out))
         return IL_OK;
     if (mode == IL_MATMUL_EPILOGUE_GRAD && ilc_unsafe_overlap(&c->out, &c->in[2])) return IL_OK;
     if (!sums_apart(c)) return IL_OK;
