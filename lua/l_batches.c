@@ -115,7 +115,7 @@ int l_batches(lua_State *L) {
     const uint64_t *seed = l_optseed(L, 3, &seedbuf);
     size_t bytes = sizeof(batches) + (shuffled && n > 0 ? (size_t)n * sizeof(int64_t) : 0);
     lua_settop(L, 2);
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
     batches *b = (batches *)lua_newuserdatauv(L, bytes, 0);

@@ -12,13 +12,6 @@
 
 #include <string.h>
 
-/* Bytes the context holds now. [-0, +0, -] */
-static size_t inuse(lua_State *L) {
-    il_mem_stats m;
-    il_ctx_memory(l_ctx(L), &m);
-    return m.bytes_in_use;
-}
-
 /* Adds an input of width w to n. [-0, +0, e] */
 static int addinput(lua_State *L, l_net *n, int64_t w) {
     int id = -1;
@@ -34,7 +27,7 @@ static l_net *buildseq(lua_State *L, int idx, il_dtype dt) {
     int len = (int)lua_rawlen(L, idx), start = 1, id;
     int64_t w;
     char lbl[160];
-    size_t before = inuse(L);
+    size_t before = l_inuse(l_ctx(L));
     if (len == 0) luaL_error(L, "sequential: no layers");
     l_net *n = l_newnet(L, dt);
     lua_rawgeti(L, idx, 1);
@@ -68,7 +61,7 @@ static l_net *buildseq(lua_State *L, int idx, il_dtype dt) {
         lua_pop(L, 1);
     }
     n->out_width = w;
-    size_t after = inuse(L);
+    size_t after = l_inuse(l_ctx(L));
     l_gcdebt(L, after > before ? after - before : 0);
     return n;
 }
@@ -109,7 +102,7 @@ static int visit(lua_State *L, l_net *n, int ids, int idx) {
  * [-0, +1, e] */
 static l_net *buildgraph(lua_State *L, int ins, int outs, il_dtype dt) {
     int nin = (int)lua_rawlen(L, ins);
-    size_t before = inuse(L);
+    size_t before = l_inuse(l_ctx(L));
     if (nin < 1 || nin > L_MAXIN)
         luaL_error(L, "graph: needs 1 to %d inputs, got %d", L_MAXIN, nin);
     if (lua_rawlen(L, outs) != 1)
@@ -135,7 +128,7 @@ static l_net *buildgraph(lua_State *L, int ins, int outs, il_dtype dt) {
     lua_pop(L, 2);
     il_status s = il_net_set_output(n->net, out);
     if (s != IL_OK) l_fail(L, s);
-    size_t after = inuse(L);
+    size_t after = l_inuse(l_ctx(L));
     l_gcdebt(L, after > before ? after - before : 0);
     return n;
 }

@@ -102,8 +102,7 @@ static int ck_netspec(lua_State *L) {
     char *js = NULL;
     il_status s = il_net_spec_json(n->net, &js);
     if (s != IL_OK) return l_fail(L, s);
-    lua_pushstring(L, js); /* may raise on memory: free first would lose the text */
-    il_ctx_free_string(l_ctx(L), js);
+    l_pushcstr(L, js);
     return 1;
 }
 
@@ -118,18 +117,21 @@ static int ck_optim_views(lua_State *L) {
     il_tensor **tmp = (il_tensor **)lua_newuserdatauv(L, sizeof(il_tensor *) * (size_t)(np + 1), 0);
     lua_newtable(L);
     lua_newtable(L);
-    int names = lua_gettop(L) - 1, views = names + 1, c = 0;
-    for (int k = 0; k < il_optim_num_state(opt); k++) {
+    int names = lua_gettop(L) - 1, views = names + 1, c = 0, ns = il_optim_num_state(opt);
+    if (ns > 0) {
+        /* For the names only: the views are dropped at once. */
+        s = il_net_parameters(n->net, tmp, pn, np, &got);
+        for (int i = 0; s == IL_OK && i < got; i++)
+            il_tensor_free(tmp[i]);
+        if (s != IL_OK) return l_fail(L, s);
+    }
+    for (int k = 0; k < ns; k++) {
         /* Slots first, so no handle is ever unowned when something raises. */
         for (int i = 0; i < np; i++) {
             l_newslot(L);
             lua_rawseti(L, views, c + i + 1);
         }
-        /* For the names only: the views are dropped at once. */
-        s = il_net_parameters(n->net, tmp, pn, np, &got);
-        for (int i = 0; s == IL_OK && i < got; i++)
-            il_tensor_free(tmp[i]);
-        if (s == IL_OK) s = il_optim_state_views(opt, k, tmp, np, &got);
+        s = il_optim_state_views(opt, k, tmp, np, &got);
         if (s != IL_OK) return l_fail(L, s);
         for (int i = 0; i < got && i < np; i++) {
             lua_rawgeti(L, views, c + i + 1);
@@ -183,15 +185,9 @@ static int ck_copy(lua_State *L) {
     for (int i = 0; same && i < nd; i++)
         same = il_tensor_shape(d)[i] == il_tensor_shape(src)[i];
     if (!same) {
-        char a[96] = "", b[96] = "";
-        for (int i = 0; i < nd; i++)
-            snprintf(a + strlen(a), sizeof a - strlen(a), "%s%lld", i ? ", " : "",
-                     (long long)il_tensor_shape(d)[i]);
-        for (int i = 0; i < il_tensor_ndim(src); i++)
-            snprintf(b + strlen(b), sizeof b - strlen(b), "%s%lld", i ? ", " : "",
-                     (long long)il_tensor_shape(src)[i]);
-        return luaL_error(L, "%s: shape (%s) in the file, (%s) expected by the architecture", what,
-                          b, a);
+        char a[96], b[96];
+        return luaL_error(L, "%s: shape %s in the file, %s expected by the architecture", what,
+                          l_fmtshape(src, b, sizeof b), l_fmtshape(d, a, sizeof a));
     }
     il_status s = il_tensor_copy_(l_ctx(L), d, src);
     return s == IL_OK ? 0 : l_fail(L, s);

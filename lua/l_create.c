@@ -230,7 +230,7 @@ static const struct {
 void l_open_create(lua_State *L) {
     l_setfuncs(L, create_funcs);
     for (size_t i = 0; i < sizeof shaped / sizeof shaped[0]; i++) {
-        lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+        lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
         lua_pushinteger(L, shaped[i].kind);
         lua_pushcclosure(L, l_shaped, 2);
         lua_setfield(L, -2, shaped[i].name);

@@ -42,8 +42,7 @@ typedef struct l_call {
 
 static const char *const call_names[] = {"out", "forward", "backward"};
 
-/* Writes t's shape as "(4, 3)". */
-static const char *fmtshape(const il_tensor *t, char *buf, size_t size) {
+const char *l_fmtshape(const il_tensor *t, char *buf, size_t size) {
     int nd = il_tensor_ndim(t);
     size_t used = (size_t)snprintf(buf, size, "(");
     for (int i = 0; i < nd && used < size; i++)
@@ -75,7 +74,7 @@ static void copyback(lua_State *L, l_call *cl, int idx, il_tensor *dst, const ch
         same = il_tensor_shape(t)[i] == il_tensor_shape(dst)[i];
     if (!same)
         luaL_error(L, "%s: %s returned shape %s, expected %s", cl->c->label, what,
-                   fmtshape(t, a, sizeof a), fmtshape(dst, b, sizeof b));
+                   l_fmtshape(t, a, sizeof a), l_fmtshape(dst, b, sizeof b));
     il_status s = il_tensor_copy_(l_ctx(L), dst, t);
     if (s != IL_OK) l_fail(L, s);
 }
@@ -144,7 +143,7 @@ static int worker(lua_State *L) {
 /* A light C function, so pushing it cannot fail: makes the worker closure under protection.
  * [-0, +0, e] */
 static int trampoline(lua_State *L) {
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     lua_pushcclosure(L, worker, 1);
     lua_pushvalue(L, 1);
     lua_call(L, 1, 0);

@@ -32,12 +32,6 @@ static int expr_gc(lua_State *L) {
     return 0;
 }
 
-/* Pushes the C string at index 1 (a light userdata); run under lua_pcall. [-0, +1, m] */
-static int pushcstring(lua_State *L) {
-    lua_pushstring(L, (const char *)lua_touserdata(L, 1));
-    return 1;
-}
-
 /* Pushes the source of e; the C string is freed before any error propagates. [-0, +1, e] */
 static void pushsrc(lua_State *L, const il_expr *e) {
     il_ctx *ctx = l_ctx(L);
@@ -45,11 +39,7 @@ static void pushsrc(lua_State *L, const il_expr *e) {
     luaL_checkstack(L, 3, NULL);
     il_status st = il_expr_format(ctx, e, &s);
     if (st != IL_OK) l_fail(L, st);
-    lua_pushcfunction(L, pushcstring);
-    lua_pushlightuserdata(L, s);
-    int r = lua_pcall(L, 1, 1, 0);
-    il_ctx_free_string(ctx, s);
-    if (r != LUA_OK) lua_error(L);
+    l_pushcstr(L, s);
 }
 
 static int expr_tostring(lua_State *L) {

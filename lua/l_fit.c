@@ -318,11 +318,10 @@ static double onestep(lua_State *L, fitrun *r, int b, int64_t e) {
     il_tensor *bt[L_MAXIN + 1];
     il_status s = stagebatch(L, r->f, b, bt);
     if (s != IL_OK) l_fail(L, s);
-    r->n->L = L;
-    r->n->busy = 1;
+    l_enter(L, r->n);
     s = il_net_step(r->n->net, r->nin, (const il_tensor *const *)bt, bt[r->nin], &r->loss, r->opt,
                     &v);
-    r->n->busy = 0;
+    l_leave(r->n);
     if (s != IL_OK) l_fail(L, s);
     if (r->f->log != NULL && step % r->log_every == 0) logline(L, r, step, e, v, lr);
     r->done++;

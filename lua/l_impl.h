@@ -69,6 +69,9 @@ int l_checkopts(lua_State *L, int idx, l_optkeys keys);
 /* opts.dtype / opts.device of the (checked) options table at idx, or dflt. [-0, +0, e] */
 il_dtype l_optdtype(lua_State *L, int idx, il_dtype dflt);
 il_device l_optdevice(lua_State *L, int idx, il_device dflt);
+/* Pushes s, a C string the context allocated, and frees it (il_ctx_free_string) before any
+ * error propagates: the push runs under lua_pcall. Needs 2 free stack slots. [-0, +1, e] */
+void l_pushcstr(lua_State *L, char *s);
 /* Registers funcs into the table on top, each a closure over the context box. [-0, +0, m] */
 void l_setfuncs(lua_State *L, const luaL_Reg *funcs);
 
@@ -121,12 +124,24 @@ typedef struct l_net {
     int64_t out_width;
 } l_net;
 
+/* Marks n busy on thread L before a C call that may run custom layers, and back after it.
+ * [-0, +0, -] */
+static inline void l_enter(lua_State *L, l_net *n) {
+    n->L = L;
+    n->busy = 1;
+}
+static inline void l_leave(l_net *n) {
+    n->busy = 0;
+}
+
 /* Pushes a new network userdata holding an empty C network of dtype dt. [-0, +1, e] */
 l_net *l_newnet(lua_State *L, il_dtype dt);
 /* The live network at idx; raises on anything else, or while the network is busy. [-0, +0, e] */
 l_net *l_checknet(lua_State *L, int idx);
 /* Tells the collector about bytes of C memory made outside tensors. [-0, +0, -] */
 void l_gcdebt(lua_State *L, size_t bytes);
+/* Bytes the context holds now. [-0, +0, -] */
+size_t l_inuse(il_ctx *ctx);
 /* Reads net inputs given as tensors at first..last, or as one table of tensors at first, into x
  * (checked against the network's input count; what names the call). Returns their count.
  * [-0, +0, e] */
@@ -180,6 +195,9 @@ int l_customlayer(lua_State *L);
 int64_t l_customwidth(lua_State *L, int idx, int nin, const int64_t *w, const char *label);
 /* Adds the custom layer at idx to n, fed by in[0..nin-1]; *node gets its id. [-0, +0, e] */
 il_status l_customadd(lua_State *L, l_net *n, int idx, int nin, const int *in, int *node);
+/* Writes t's shape into buf as "(4, 3)" (cut short if size is too small); returns buf.
+ * [-0, +0, -] */
+const char *l_fmtshape(const il_tensor *t, char *buf, size_t size);
 
 /* ---- l_train.c: losses, optimizers, gradcheck; l_fit.c: net:fit --------------------------- */
 

@@ -26,6 +26,21 @@ int l_fail(lua_State *L, il_status s) {
     return luaL_error(L, "%s", msg);
 }
 
+/* Pushes the C string at index 1 (a light userdata); run under lua_pcall. [-0, +1, m] */
+static int pushcstring(lua_State *L) {
+    lua_pushstring(L, (const char *)lua_touserdata(L, 1));
+    return 1;
+}
+
+void l_pushcstr(lua_State *L, char *s) {
+    il_ctx *ctx = l_ctx(L);
+    lua_pushcfunction(L, pushcstring);
+    lua_pushlightuserdata(L, s);
+    int status = lua_pcall(L, 1, 1, 0);
+    il_ctx_free_string(ctx, s);
+    if (status != LUA_OK) lua_error(L);
+}
+
 void l_setfuncs(lua_State *L, const luaL_Reg *funcs) {
     lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     luaL_setfuncs(L, funcs, 1);

@@ -213,32 +213,11 @@ static int nn_sine(lua_State *L) {
         o = 2;
     }
     l_checkopts(L, o, keys);
-    if (o == 1 && !lua_isnoneornil(L, 1)) {
-        if (lua_getfield(L, 1, "omega") != LUA_TNIL) {
-            if (lua_type(L, -1) != LUA_TNUMBER)
-                return luaL_error(L, "option 'omega' must be a number, got %s",
-                                  luaL_typename(L, -1));
-            omega = (double)lua_tonumber(L, -1);
-        }
-        lua_pop(L, 1);
-    }
+    if (o == 1) omega = l_optnum(L, 1, "omega", omega);
     if (!(omega > 0)) return luaL_error(L, "sine: omega must be > 0");
     l_layer *ly = newlayer(L, IL_LAYER_SINE, o);
     ly->opts.omega = omega;
     return 1;
-}
-
-/* Number option key of the options table at idx, or def when absent. [-0, +0, e] */
-static double optnumber(lua_State *L, int idx, const char *key, double def) {
-    if (lua_isnoneornil(L, idx)) return def;
-    if (lua_getfield(L, idx, key) != LUA_TNIL) {
-        if (lua_type(L, -1) != LUA_TNUMBER)
-            return luaL_error(L, "option '%s' must be a number, got %s", key,
-                              luaL_typename(L, -1));
-        def = (double)lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-    return def;
 }
 
 /* il.nn.siren(in, out, {omega=30, first=false, last=false, name=}): a linear layer with the
@@ -250,7 +229,7 @@ static int nn_siren(lua_State *L) {
     luaL_argcheck(L, i >= 1, 1, "input features must be >= 1");
     luaL_argcheck(L, o >= 1, 2, "output features must be >= 1");
     l_checkopts(L, 3, keys);
-    double omega = optnumber(L, 3, "omega", 30.0);
+    double omega = l_optnum(L, 3, "omega", 30.0);
     if (!(omega > 0) || !isfinite(omega)) return luaL_error(L, "siren: omega must be > 0");
     int first = 0, last = 0;
     if (!lua_isnoneornil(L, 3)) {
@@ -275,8 +254,8 @@ static int nn_fourier(lua_State *L) {
     luaL_argcheck(L, i >= 1, 1, "input features must be >= 1");
     luaL_checktype(L, 2, LUA_TTABLE);
     l_checkopts(L, 2, keys);
-    double f = optnumber(L, 2, "features", 0), sigma = optnumber(L, 2, "sigma", 10.0);
-    double seed = optnumber(L, 2, "seed", 0);
+    double f = l_optnum(L, 2, "features", 0), sigma = l_optnum(L, 2, "sigma", 10.0);
+    double seed = l_optnum(L, 2, "seed", 0);
     if (!(f >= 1 && f <= (double)((int64_t)1 << 39)) || f != floor(f))
         return luaL_error(L, "fourier: features must be an integer >= 1");
     if (!(sigma > 0) || !isfinite(sigma)) return luaL_error(L, "fourier: sigma must be > 0");
@@ -390,13 +369,13 @@ void l_open_layer(lua_State *L) {
     int nn = lua_gettop(L);
     l_setfuncs(L, nn_funcs);
     for (size_t i = 0; i < sizeof simple_kinds / sizeof simple_kinds[0]; i++) {
-        lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+        lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
         lua_pushinteger(L, simple_kinds[i]);
         lua_pushcclosure(L, nn_simple, 2);
         lua_setfield(L, nn, l_kind_names[simple_kinds[i]]);
     }
     luaL_newmetatable(L, L_LAYER_MT);
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     lua_pushcclosure(L, layer_call, 1);
     lua_setfield(L, -2, "__call");
     lua_pushcfunction(L, layer_tostring);

@@ -21,8 +21,7 @@ void l_gcdebt(lua_State *L, size_t bytes) {
     l_settensor(L, &none, NULL, bytes);
 }
 
-/* Bytes the context holds now. [-0, +0, -] */
-static size_t inuse(il_ctx *ctx) {
+size_t l_inuse(il_ctx *ctx) {
     il_mem_stats m;
     il_ctx_memory(ctx, &m);
     return m.bytes_in_use;
@@ -64,16 +63,6 @@ l_net *l_checknet(lua_State *L, int idx) {
     return n;
 }
 
-/* Marks n busy on thread L before a C call that may run custom layers, and back after it. */
-static void enter(lua_State *L, l_net *n) {
-    n->L = L;
-    n->busy = 1;
-}
-
-static void leave(l_net *n) {
-    n->busy = 0;
-}
-
 int l_netinputs(lua_State *L, l_net *n, int first, int last, const il_tensor **x,
                 const char *what) {
     int count = 0;
@@ -110,12 +99,12 @@ static int net_forward(lua_State *L) {
     il_ctx *ctx = l_ctx(L);
     il_tensor *y = NULL;
     il_tensor **slot = l_newslot(L);
-    size_t before = inuse(ctx);
-    enter(L, n);
+    size_t before = l_inuse(ctx);
+    l_enter(L, n);
     il_status s = il_net_forward(n->net, nin, x, &y);
-    leave(n);
+    l_leave(n);
     if (s != IL_OK) return l_fail(L, s);
-    size_t after = inuse(ctx);
+    size_t after = l_inuse(ctx);
     l_settensor(L, slot, y, after > before ? after - before : 0);
     return 1;
 }
@@ -137,13 +126,13 @@ static int net_step(lua_State *L) {
     il_tensor *target = l_losstarget(L, &loss, 3), *out = NULL;
     il_tensor **slot = l_newslot(L);
     double v = 0;
-    size_t before = inuse(ctx);
-    enter(L, n);
+    size_t before = l_inuse(ctx);
+    l_enter(L, n);
     il_status s = il_net_step(n->net, nin, x, target, &loss, opt, read ? &v : NULL);
-    leave(n);
+    l_leave(n);
     if (s != IL_OK) return l_fail(L, s);
     if (!read) return 0;
-    size_t after = inuse(ctx);
+    size_t after = l_inuse(ctx);
     s = il_tensor_full(ctx, 0, NULL, v, n->dtype, IL_DEVICE_CPU, &out);
     if (s != IL_OK) return l_fail(L, s);
     l_settensor(L, slot, out, after > before ? after - before : 0);
@@ -317,16 +306,10 @@ static int net_to(lua_State *L) {
     return 1;
 }
 
-/* Pushes the C string at index 1 (a light userdata); run under lua_pcall. [-0, +1, m] */
-static int pushcstring(lua_State *L) {
-    lua_pushstring(L, (const char *)lua_touserdata(L, 1));
-    return 1;
-}
-
 /* tostring(net): the summary (one line per node, then totals). [-0, +1, e] */
 static int net_tostring(lua_State *L) {
     l_net *n = (l_net *)luaL_checkudata(L, 1, L_NET_MT);
-    il_ctx *ctx = l_ctx(L);
+    (void)l_ctx(L); /* raises once the context is closed, even for a freed net */
     char *str = NULL;
     if (n->net == NULL) {
         lua_pushliteral(L, "il.Net (freed)");
@@ -335,11 +318,7 @@ static int net_tostring(lua_State *L) {
     luaL_checkstack(L, 4, NULL);
     il_status s = il_net_summary(n->net, &str);
     if (s != IL_OK) return l_fail(L, s);
-    lua_pushcfunction(L, pushcstring);
-    lua_pushlightuserdata(L, str);
-    int status = lua_pcall(L, 1, 1, 0);
-    il_ctx_free_string(ctx, str);
-    if (status != LUA_OK) return lua_error(L);
+    l_pushcstr(L, str);
     return 1;
 }
 
@@ -389,7 +368,7 @@ void l_open_nn(lua_State *L) {
     l_setfuncs(L, net_meta);
     lua_newtable(L); /* methods: mod+2 */
     l_setfuncs(L, net_methods);
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     lua_pushvalue(L, mod + 2);
     lua_pushcclosure(L, net_index, 2);
     lua_setfield(L, mod + 1, "__index");

@@ -200,7 +200,7 @@ static const luaL_Reg methods[] = {
  * [-0, +0, m] */
 static void setops(lua_State *L, int t, const opreg *regs) {
     for (; regs->name != NULL; regs++) {
-        lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+        lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
         lua_pushinteger(L, regs->op);
         lua_pushcclosure(L, regs->fn, 2);
         lua_setfield(L, t, regs->name);

@@ -275,7 +275,7 @@ void l_open_progress(lua_State *L) {
     int mod = lua_gettop(L);
     luaL_newmetatable(L, L_PROGRESS_MT);
     l_setfuncs(L, (const luaL_Reg[]){{"__close", progress_done}, {NULL, NULL}});
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     lua_createtable(L, 0, 2);
     l_setfuncs(
         L, (const luaL_Reg[]){{"update", progress_update}, {"done", progress_done}, {NULL, NULL}});

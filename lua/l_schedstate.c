@@ -291,7 +291,7 @@ void l_open_schedstate(lua_State *L) {
 }
 
 void l_open_schedrestore(lua_State *L) {
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     lua_pushvalue(L, -2);
     lua_pushcclosure(L, sched_restore, 2);
     lua_setfield(L, -2, "restore");

@@ -433,7 +433,7 @@ void l_open_schedule(lua_State *L) {
     lua_createtable(L, 0, 6); /* methods: mod + 2 */
     l_setfuncs(L, (const luaL_Reg[]){{"lr", sched_lr}, {"observe", sched_observe}, {NULL, NULL}});
     l_open_schedstate(L);
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     lua_pushvalue(L, mod + 2);
     lua_pushcclosure(L, sched_index, 2);
     lua_setfield(L, mod + 1, "__index");
@@ -448,12 +448,12 @@ void l_open_schedule(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, L_FNREG);
     lua_createtable(L, 0, IL_SCHEDULE_COUNT); /* il.schedule: mod + 1 */
     for (int k = 0; k < IL_SCHEDULE_COUNT; k++) {
-        lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+        lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
         lua_pushinteger(L, k);
         lua_pushcclosure(L, sched_new, 2);
         lua_setfield(L, mod + 1, il_schedule_kind_name((il_schedule_kind)k));
     }
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     lua_getfield(L, mod + 1, "constant"); /* warmup{lr=} builds a constant */
     lua_pushcclosure(L, sched_warmup, 2);
     lua_setfield(L, mod + 1, "warmup");

@@ -257,12 +257,6 @@ static int tensor_totable(lua_State *L) {
     return 1;
 }
 
-/* Pushes the C string at index 1 (a light userdata); run under lua_pcall. [-0, +1, m] */
-static int pushcstring(lua_State *L) {
-    lua_pushstring(L, (const char *)lua_touserdata(L, 1));
-    return 1;
-}
-
 /* tostring(t); a freed tensor prints as "il.Tensor (freed)" (as liolib prints a closed file)
  * so that error reports and debug prints never fail on one. The formatted string is C memory,
  * so it is pushed under lua_pcall and freed before any error propagates. [-0, +1, e] */
@@ -277,11 +271,7 @@ static int tensor_tostring(lua_State *L) {
     luaL_checkstack(L, 4, NULL);
     il_status s = il_tensor_format(ctx, *p, &str);
     if (s != IL_OK) return l_fail(L, s);
-    lua_pushcfunction(L, pushcstring);
-    lua_pushlightuserdata(L, str);
-    int status = lua_pcall(L, 1, 1, 0);
-    il_ctx_free_string(ctx, str);
-    if (status != LUA_OK) return lua_error(L);
+    l_pushcstr(L, str);
     return 1;
 }
 
@@ -360,7 +350,7 @@ void l_open_tensor(lua_State *L) {
     l_open_ops(L, mod + 1, mod + 2);
     lua_pushvalue(L, -1);
     lua_setfield(L, mod, "Tensor");
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     lua_pushvalue(L, mod + 2);
     lua_pushcclosure(L, tensor_index, 2);
     lua_setfield(L, mod + 1, "__index");

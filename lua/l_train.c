@@ -127,17 +127,6 @@ il_optim *l_checkoptim(lua_State *L, int idx) {
     return o->opt;
 }
 
-/* opts[key] as a number into *v when present. [-0, +0, e] */
-static void optnum(lua_State *L, int idx, const char *key, double *v) {
-    if (lua_isnoneornil(L, idx)) return;
-    if (lua_getfield(L, idx, key) != LUA_TNIL) {
-        if (lua_type(L, -1) != LUA_TNUMBER)
-            luaL_error(L, "option '%s' must be a number, got %s", key, luaL_typename(L, -1));
-        *v = (double)lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-}
-
 /* Reads the options table at idx for an optimizer of kind. [-0, +0, e] */
 static il_optim_opts optopts(lua_State *L, int idx, il_optim_kind kind) {
     static l_optkeys sgd = {"lr", "momentum", "nesterov", "weight_decay", "clip_norm", NULL};
@@ -147,15 +136,15 @@ static il_optim_opts optopts(lua_State *L, int idx, il_optim_kind kind) {
     memset(&o, 0, sizeof o);
     l_checkopts(L, idx, kind == IL_OPTIM_SGD ? sgd : kind == IL_OPTIM_RMSPROP ? rms : adam);
     o.lr = kind == IL_OPTIM_ADAM || kind == IL_OPTIM_ADAMW ? 1e-3 : 1e-2;
-    optnum(L, idx, "lr", &o.lr);
-    optnum(L, idx, "momentum", &o.momentum);
-    optnum(L, idx, "eps", &o.eps);
-    optnum(L, idx, "alpha", &o.alpha);
-    optnum(L, idx, "clip_norm", &o.clip_norm);
+    o.lr = l_optnum(L, idx, "lr", o.lr);
+    o.momentum = l_optnum(L, idx, "momentum", o.momentum);
+    o.eps = l_optnum(L, idx, "eps", o.eps);
+    o.alpha = l_optnum(L, idx, "alpha", o.alpha);
+    o.clip_norm = l_optnum(L, idx, "clip_norm", o.clip_norm);
     if (lua_isnoneornil(L, idx)) return o;
     if (lua_getfield(L, idx, "weight_decay") != LUA_TNIL) o.set_wd = 1;
     lua_pop(L, 1);
-    optnum(L, idx, "weight_decay", &o.weight_decay);
+    o.weight_decay = l_optnum(L, idx, "weight_decay", o.weight_decay);
     if (lua_getfield(L, idx, "nesterov") != LUA_TNIL) o.nesterov = lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (lua_getfield(L, idx, "betas") != LUA_TNIL) {
@@ -303,7 +292,7 @@ static int l_gradcheck(lua_State *L) {
     static l_optkeys keys = {"eps", NULL};
     double eps = 1e-6, err = 0;
     l_checkopts(L, 3, keys);
-    optnum(L, 3, "eps", &eps);
+    eps = l_optnum(L, 3, "eps", eps);
     lua_settop(L, 3);
     if (luaL_testudata(L, 1, L_LAYER_MT) != NULL) {
         int64_t w[L_MAXIN];
@@ -327,10 +316,9 @@ static int l_gradcheck(lua_State *L) {
     l_net *n = l_checknet(L, 1);
     const il_tensor *x[L_MAXIN];
     int nin = l_netinputs(L, n, 2, 2, x, "gradcheck");
-    n->L = L;
-    n->busy = 1;
+    l_enter(L, n);
     il_status s = il_net_gradcheck(n->net, nin, x, eps, &err);
-    n->busy = 0;
+    l_leave(n);
     if (s != IL_OK) return l_fail(L, s);
     lua_pushnumber(L, (lua_Number)err);
     return 1;
@@ -361,8 +349,8 @@ void l_open_train(lua_State *L) {
                                      {"__newindex", optim_newindex},
                                      {"__tostring", optim_tostring},
                                      {NULL, NULL}});
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx"); /* __index: upvalue 2 is opt:schedule */
-    lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY); /* __index: upvalue 2 is opt:schedule */
+    lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
     lua_pushcclosure(L, optim_schedule, 1);
     lua_pushcclosure(L, optim_index, 2);
     lua_setfield(L, -2, "__index");
@@ -370,7 +358,7 @@ void l_open_train(lua_State *L) {
     lua_setfield(L, -2, "__metatable");
     lua_createtable(L, 0, IL_OPTIM_COUNT); /* il.optim */
     for (int k = 0; k < IL_OPTIM_COUNT; k++) {
-        lua_getfield(L, LUA_REGISTRYINDEX, "il.ctx");
+        lua_getfield(L, LUA_REGISTRYINDEX, L_CTX_KEY);
         lua_pushinteger(L, k);
         lua_pushcclosure(L, optim_new, 2);
         lua_setfield(L, -2, optim_names[k]);
