@@ -2,8 +2,8 @@
 # gpu_deps.sh: packs, from this (development) machine, what the GPU machine may lack to build
 # the library, the tests and ilua: cJSON (header, shared library), stb (headers), cmocka
 # (header, shared library) and Lua 5.4 (headers, static library), with pkg-config files
-# pointing at the pack. The GPU machine cannot reach a package registry,
-# so scripts/gpu_check.sh falls back to this pack when apt-get fails. Output: build-gpudeps/
+# pointing at the pack. The GPU machine cannot reach a package registry, so gpu_deps in
+# scripts/gpu_env.sh falls back to this pack when apt-get fails. Output: build-gpudeps/
 # (ignored by git; carry it with the device call). Usage: scripts/gpu_deps.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +22,9 @@ cp /usr/include/lua5.4/*.h "$out/include/lua5.4/"
     cp /usr/include/"$multi"/lua5.4-deb-multiarch.h "$out/include/"
 cp /usr/lib/"$multi"/liblua5.4.a "$out/lib/"
 
-# prefix is filled in by gpu_check.sh (sed) where the pack lands. The pack holds only the
-# static liblua5.4.a, so -llua5.4 links it (a bare .a path in Libs would land before the objects).
+# prefix is filled in by gpu_deps in gpu_env.sh (sed) where the pack lands. The pack holds only
+# the static liblua5.4.a, so -llua5.4 links it (a bare .a path in Libs would land before the
+# objects).
 cat >"$out/lib/pkgconfig/cmocka.pc" <<'EOF'
 prefix=@PREFIX@
 libdir=${prefix}/lib

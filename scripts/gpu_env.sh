@@ -47,10 +47,9 @@ gpu_deps() {
     fi
     _gpu_have libcjson || { gpu_note "deps: no cJSON: the library cannot be built"; return 1; }
     gpu_opts=(-DIL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release
-        "${stbdir[@]}")
-    if _gpu_have cmocka; then gpu_opts+=(-DIL_BUILD_TESTS=ON)
-    else
-        gpu_opts+=(-DIL_BUILD_TESTS=ON -DIL_TESTS_CUDA_ONLY=ON)
+        "${stbdir[@]}" -DIL_BUILD_TESTS=ON)
+    if ! _gpu_have cmocka; then
+        gpu_opts+=(-DIL_TESTS_CUDA_ONLY=ON)
         gpu_note "deps: no cmocka: CUDA tests only"
     fi
     if _gpu_have lua5.4; then gpu_opts+=(-DIL_LUA=ON)

@@ -42,6 +42,15 @@ static const workload WORKLOADS[] = {
 #define ROUNDS 5
 #define OMEGA 30.0
 
+void *xmalloc(size_t size) {
+    void *p = malloc(size);
+    if (!p) {
+        fprintf(stderr, "bench_gpu: out of host memory\n");
+        exit(1);
+    }
+    return p;
+}
+
 double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -180,9 +189,7 @@ static void bench(il_ctx *ctx, const workload *w, int graph, int tf32, int quick
         counts_add(&acc, &a, &b);
     }
     int how = il_net_last_step_graph(net);
-    double med[ROUNDS];
-    memcpy(med, ms, sizeof ms);
-    qsort(med, ROUNDS, sizeof med[0], cmp_double);
+    qsort(ms, ROUNDS, sizeof ms[0], cmp_double);
     il_device_mem_stats m;
     CHECK(il_device_memory(ctx, IL_DEVICE_CUDA, &m));
     double n = (double)steps * ROUNDS;
@@ -193,8 +200,8 @@ static void bench(il_ctx *ctx, const workload *w, int graph, int tf32, int quick
            "\"graph_nodes_per_step\": %.3f, \"syncs_per_step\": %.3f, \"d2h_per_step\": %.3f, "
            "\"mallocs\": %llu, \"frees\": %llu, \"h2d\": %llu, \"device_allocated\": %zu, "
            "\"device_reserved\": %zu}\n",
-           w->name, graph ? "graph" : "eager", tf32, steps, ROUNDS, med[ROUNDS / 2], med[0],
-           med[ROUNDS - 1], first, value, how, (double)acc.launches / n,
+           w->name, graph ? "graph" : "eager", tf32, steps, ROUNDS, ms[ROUNDS / 2], ms[0],
+           ms[ROUNDS - 1], first, value, how, (double)acc.launches / n,
            (double)acc.graphs / n, (double)acc.graph_nodes / n, (double)acc.syncs / n,
            (double)acc.d2h / n, (unsigned long long)acc.mallocs, (unsigned long long)acc.frees,
            (unsigned long long)acc.h2d, m.allocated, m.reserved);
@@ -203,26 +210,6 @@ static void bench(il_ctx *ctx, const workload *w, int graph, int tf32, int quick
     il_net_free(net);
     il_tensor_free(x);
     il_tensor_free(y);
-}
-
-double *read_params(il_ctx *ctx, il_net *net, int64_t *n) {
-    il_tensor *p[64];
-    int count;
-    CHECK(il_net_parameters(net, p, NULL, 64, &count));
-    double *v = malloc((size_t)il_net_num_params(net) * sizeof *v);
-    if (!v) {
-        fprintf(stderr, "bench_gpu: out of host memory\n");
-        exit(1);
-    }
-    int64_t k = 0;
-    for (int i = 0; i < count; i++) {
-        int64_t m = il_tensor_numel(p[i]);
-        CHECK(il_tensor_read(ctx, p[i], v + k, IL_DTYPE_F64, m));
-        k += m;
-        il_tensor_free(p[i]);
-    }
-    *n = k;
-    return v;
 }
 
 static void usage(const char *msg) {
@@ -259,7 +246,7 @@ int main(int argc, char **argv) {
     int64_t prows = 0;
     double ptol = 1e-3;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = ncpu < 1 ? 1 : ncpu > 256 ? 256 : (int)ncpu;
+    int threads = ncpu < 1 ? 1 : (int)ncpu; /* clamped to 256 below */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--workloads") && i + 1 < argc) select_workloads(argv[++i], on);
@@ -271,6 +258,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) threads = (int)numarg(argc, argv, &i, 1);
         else usage("unknown or incomplete option");
     }
+    if (threads > 256) threads = 256;
     il_ctx *ctx;
     if (il_ctx_new(&ctx) != IL_OK) {
         fprintf(stderr, "bench_gpu: cannot create a context\n");
@@ -284,7 +272,7 @@ int main(int argc, char **argv) {
     }
     int failed = 0;
     if (do_parity) {
-        CHECK(il_ctx_set_threads(ctx, threads > 256 ? 256 : threads));
+        CHECK(il_ctx_set_threads(ctx, threads));
         for (int k = 0; k < NWORK; k++)
             if (on[k]) failed += !parity(ctx, &WORKLOADS[k], prows, psteps, ptol, cuda);
     } else {

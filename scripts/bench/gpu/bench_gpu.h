@@ -36,6 +36,8 @@ typedef struct workload {
     int steps;         /* per timed round */
 } workload;
 
+/* malloc, or "bench_gpu: out of host memory" and exit(1). */
+void *xmalloc(size_t size);
 double now(void);
 /* x (n, 2), y (n, 1) on dev. stride > 1 keeps every stride-th point of the full set (parity);
  * reversed puts the rows in reverse order (the CPU spread's reordered run). */
@@ -44,8 +46,6 @@ void make_data(il_ctx *ctx, const workload *w, int64_t stride, int reversed, il_
 /* The workload's network on the CPU, weights from il_ctx_seed(ctx, 1). */
 il_net *make_net(il_ctx *ctx, const workload *w);
 il_optim *make_optim(il_ctx *ctx, il_net *net, const workload *w);
-/* All parameters of net, in order, as doubles on the host (malloc'd; *n gets the count). */
-double *read_params(il_ctx *ctx, il_net *net, int64_t *n);
 /* --parity for one workload: one JSON line; cuda 0 runs the CPU part only. Returns pass. */
 int parity(il_ctx *ctx, const workload *w, int64_t rows, int steps, double tol, int cuda);
 

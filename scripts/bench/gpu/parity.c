@@ -31,11 +31,7 @@ static void nudge(il_ctx *ctx, il_net *net) {
     CHECK(il_net_parameters(net, p, NULL, 64, &count));
     for (int i = 0; i < count; i++) {
         int64_t m = il_tensor_numel(p[i]);
-        float *f = malloc((size_t)m * sizeof *f);
-        if (!f) {
-            fprintf(stderr, "bench_gpu: out of host memory\n");
-            exit(1);
-        }
+        float *f = xmalloc((size_t)m * sizeof *f);
         CHECK(il_tensor_read(ctx, p[i], f, IL_DTYPE_F32, m));
         for (int64_t j = 0; j < m; j++)
             if ((k + j) % 2) f[j] = nextafterf(f[j], INFINITY);
@@ -60,6 +56,23 @@ typedef struct trained {
     double loss[2];
     int how;
 } trained;
+
+/* All parameters of net, in order, as doubles on the host (malloc'd; *n gets the count). */
+static double *read_params(il_ctx *ctx, il_net *net, int64_t *n) {
+    il_tensor *p[64];
+    int count;
+    CHECK(il_net_parameters(net, p, NULL, 64, &count));
+    double *v = xmalloc((size_t)il_net_num_params(net) * sizeof *v);
+    int64_t k = 0;
+    for (int i = 0; i < count; i++) {
+        int64_t m = il_tensor_numel(p[i]);
+        CHECK(il_tensor_read(ctx, p[i], v + k, IL_DTYPE_F64, m));
+        k += m;
+        il_tensor_free(p[i]);
+    }
+    *n = k;
+    return v;
+}
 
 /* Trains w `steps` steps on dev (CUDA: graph mode, TF32 off); kind picks a spread run. */
 static trained train(il_ctx *ctx, const workload *w, int64_t stride, il_device dev, int steps,

@@ -22,25 +22,18 @@ Usage: products.py [--quick] [WORKLOAD...]  (default mlp474; also mlp40k, siren6
 On a machine without CUDA it runs on the CPU with B cut to 4,096 rows (a smoke test of the
 script; the times mean nothing there).
 """
-import json
 import statistics
 import sys
 import time
 
 import torch
 
-from torch_peers import time_steps  # CUDA-event timing, shared with the step benchmark
+# CUDA-event timing and the workloads, shared with the step benchmark
+from torch_peers import WORKLOADS, emit, time_steps
 
-WIDTHS = {
-    "mlp40k": (40000, [2, 64, 64, 64, 1]),
-    "mlp474": (474 * 474, [2, 256, 256, 256, 1]),
-    "siren65k": (65536, [2, 256, 256, 256, 256, 1]),
-}
+# name: (rows, widths) of the wide workloads
+WIDTHS = {k: v[:2] for k, v in WORKLOADS.items() if k != "xor"}
 SPLITS = (4, 16, 64, 256)
-
-
-def emit(**kw):
-    print(json.dumps(kw), flush=True)
 
 
 def timed(fn, reps, dev, rounds=5, warmup=3):
@@ -91,10 +84,10 @@ def layer_products(b, fin, fout, first, dev):
 
 def run(name, tf32, quick, dev):
     b, widths = WIDTHS[name]
-    if dev != "cuda":
-        b = 4096
     if dev == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = tf32
+    else:
+        b = 4096
     total = 0.0
     for i in range(len(widths) - 1):
         for pname, m, n, k, fn in layer_products(b, widths[i], widths[i + 1], i == 0, dev):

@@ -25,7 +25,6 @@ inputs and out_l outputs, P parameters, 4-byte floats:
              (iron-learn's counts of the same mode; replayed graphs are launched back to
              back while the device works, so their nodes are what costs; the eager cost is
              torch_peers.py's, one tiny op from Python, an upper estimate of a raw launch)
-Lines of the older bench_gpu_step.c (no "mode") count as eager.
 Usage: table.py FILE.jsonl... (stdlib only)
 """
 import json
@@ -89,8 +88,7 @@ def index(recs):
             key = r["ceiling"] + ("-tf32" if r.get("tf32") else "")
             ceil[key] = r
         elif r.get("impl") == "iron-learn" and "workload" in r:
-            mode = r.get("mode", "eager")
-            runs.setdefault((r["workload"], int(r.get("tf32", 0))), {})["ours-" + mode] = r
+            runs.setdefault((r["workload"], int(r.get("tf32", 0))), {})["ours-" + r["mode"]] = r
         elif r.get("impl") in ("torch-eager", "torch-graph") and "workload" in r:
             runs.setdefault((r["workload"], int(r.get("tf32", 0))), {})[r["impl"]] = r
     return runs, ceil
@@ -190,7 +188,7 @@ def counts_table(runs):
                 fmt(x.get("graph_nodes_per_step")), fmt(x.get("syncs_per_step")), fmt(d2h),
                 fmt(x.get("mallocs")), fmt(x.get("h2d")),
                 how.get(x.get("last_step_graph"), "-"),
-                fmt(x.get("loss_after", x.get("loss_last")), 4)))
+                fmt(x.get("loss_after"), 4)))
     return out
 
 

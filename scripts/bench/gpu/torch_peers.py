@@ -26,6 +26,8 @@ import sys
 
 import torch
 
+from table import flops  # FLOPs per training step (stdlib only, same folder)
+
 WORKLOADS = {
     # name: (points, widths, activation, optimizer, lr)
     "xor": (4, [2, 4, 1], "tanh-sigmoid", "sgd", 0.5),
@@ -81,15 +83,6 @@ def make(name):
     return net, x.cuda(), y.cuda(), optname, lr
 
 
-def flops_per_step(name):
-    n, widths = WORKLOADS[name][0], WORKLOADS[name][1]
-    f = 0
-    for i in range(len(widths) - 1):
-        mm = 2 * n * widths[i] * widths[i + 1]
-        f += mm * (2 if i == 0 else 3)  # forward, weight gradient, input gradient (not layer 0)
-    return f
-
-
 def time_steps(fn, steps, rounds=5, warmup=20):
     for _ in range(warmup):
         fn()
@@ -131,7 +124,7 @@ def run(name, tf32, steps):
     loss_last = step().item()
     emit(impl="torch-eager", mode="eager", workload=name, tf32=int(tf32), steps=steps,
          ms_per_step=med, ms_min=lo, ms_max=hi, loss_after=loss_last,
-         gflop_per_step=flops_per_step(name) / 1e9)
+         gflop_per_step=flops(name) / 1e9)
 
     torch.manual_seed(0)
     net, x, y, optname, lr = make(name)
