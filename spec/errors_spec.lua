@@ -2,12 +2,7 @@
 -- checked exactly (busted strips the "file:line: " prefix); messages from the C core, which
 -- may be reworded there, are matched on the facts they must name.
 local il = require "il"
-
-local function errmsg(f)
-  local ok, msg = pcall(f)
-  assert.is_false(ok, "expected an error")
-  return tostring(msg)
-end
+local U = require "spec_util"
 
 describe("constructor errors", function()
   it("ragged nested tables name the row and both lengths", function()
@@ -72,28 +67,28 @@ end)
 
 describe("shape errors from the core", function()
   it("shapes that do not broadcast are both named", function()
-    local msg = errmsg(function() return il.zeros({ 2, 3 }) + il.zeros({ 4 }) end)
+    local msg = U.errmsg(function() return il.zeros({ 2, 3 }) + il.zeros({ 4 }) end)
     assert.matches("%(2, 3%)", msg)
     assert.matches("%(4%)", msg)
     assert.matches("broadcast", msg)
   end)
 
   it("a matmul inner-size mismatch names both shapes", function()
-    local msg = errmsg(function() return il.zeros({ 2, 3 }):matmul(il.zeros({ 4, 5 })) end)
+    local msg = U.errmsg(function() return il.zeros({ 2, 3 }):matmul(il.zeros({ 4, 5 })) end)
     assert.matches("matmul", msg)
     assert.matches("%(2, 3%)", msg)
     assert.matches("%(4, 5%)", msg)
   end)
 
   it("reshape to a different element count is refused", function()
-    local msg = errmsg(function() return il.zeros({ 2, 3 }):reshape(4, 2) end)
+    local msg = U.errmsg(function() return il.zeros({ 2, 3 }):reshape(4, 2) end)
     assert.matches("%(2, 3%)", msg)
     assert.matches("%(4, 2%)", msg)
     assert.has_error(function() il.zeros(6):reshape(-1, -1) end, "reshape: only one size may be -1")
   end)
 
   it("an op that does not support a dtype says so", function()
-    assert.matches("i64", errmsg(function() return il.zeros({ 2 }, { dtype = "i64" }):exp() end))
+    assert.matches("i64", U.errmsg(function() return il.zeros({ 2 }, { dtype = "i64" }):exp() end))
   end)
 
   it("CUDA tensors fail with the reason when CUDA is unavailable", function()

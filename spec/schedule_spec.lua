@@ -2,6 +2,7 @@
 -- definitions (step 0, the last step, past the end, restarts), composition, the plateau's
 -- patience, fn, bad input, state/restore, and optimizers driven by a schedule (opt:schedule).
 local il = require "il"
+local U = require "spec_util"
 local S = il.schedule
 local pi, cos = math.pi, math.cos
 
@@ -15,12 +16,6 @@ local function check(s, want, steps)
     local got, w = s:lr(i), want(i)
     assert(near(got, w), ("step %d: got %.17g, want %.17g"):format(i, got, w))
   end
-end
-
-local function err(pattern, f, ...)
-  local ok, msg = pcall(f, ...)
-  assert.is_false(ok)
-  assert.truthy(tostring(msg):find(pattern, 1, true), "message was: " .. tostring(msg))
 end
 
 describe("schedule rates", function()
@@ -161,7 +156,7 @@ describe("plateau", function()
     s:observe(1)
     assert.is_true(s:observe(1))
     assert.near(0.1, s:lr(2), 1e-15)
-    err("schedule cosine: observe needs a plateau schedule", function()
+    U.err("schedule cosine: observe needs a plateau schedule", function()
       S.cosine { lr = 1, steps = 3 }:observe(1)
     end)
   end)
@@ -176,48 +171,48 @@ describe("fn", function()
   end)
 
   it("names the schedule and the step on a bad result or an error", function()
-    err("schedule fn: rate NaN at step 3", function()
+    U.err("schedule fn: rate NaN at step 3", function()
       S.fn(function(i) return i == 3 and 0 / 0 or 1 end):lr(3)
     end)
-    err("schedule decay at step 2: the function returned a string value, not a number",
+    U.err("schedule decay at step 2: the function returned a string value, not a number",
       function() S.fn(function() return "x" end, { name = "decay" }):lr(2) end)
-    err("schedule fn at step 0: ", function() S.fn(function() error("boom") end):lr(0) end)
-    err("schedule fn: rate -1 at step 1", function() S.fn(function() return -1 end):lr(1) end)
-    err("schedule fn: rate inf at step 0", function() S.fn(function() return 1 / 0 end):lr(0) end)
-    err("schedule fn: unknown option 'nme'", S.fn, print, { nme = "x" })
+    U.err("schedule fn at step 0: ", function() S.fn(function() error("boom") end):lr(0) end)
+    U.err("schedule fn: rate -1 at step 1", function() S.fn(function() return -1 end):lr(1) end)
+    U.err("schedule fn: rate inf at step 0", function() S.fn(function() return 1 / 0 end):lr(0) end)
+    U.err("schedule fn: unknown option 'nme'", S.fn, print, { nme = "x" })
   end)
 end)
 
 describe("bad input", function()
   it("gives clear errors", function()
-    err("schedule cosine: option 'steps' must be an integer >= 1 (got 0)", S.cosine,
+    U.err("schedule cosine: option 'steps' must be an integer >= 1 (got 0)", S.cosine,
       { lr = 1, steps = 0 })
-    err("schedule cosine: option 'steps' must be an integer >= 1 (got -5)", S.cosine,
+    U.err("schedule cosine: option 'steps' must be an integer >= 1 (got -5)", S.cosine,
       { lr = 1, steps = -5 })
-    err("schedule cosine: option 'steps' must be an integer, got a fraction", S.cosine,
+    U.err("schedule cosine: option 'steps' must be an integer, got a fraction", S.cosine,
       { lr = 1, steps = 2.5 })
-    err("schedule cosine: min_lr (0.5) is above lr (0.1)", S.cosine,
+    U.err("schedule cosine: min_lr (0.5) is above lr (0.1)", S.cosine,
       { lr = 0.1, min_lr = 0.5, steps = 10 })
-    err("schedule cosine: unknown option 'stpes'", S.cosine, { lr = 1, stpes = 10 })
-    err("schedule cosine: option 'steps' is required", S.cosine, { lr = 1 })
-    err("schedule step: option 'every' must be an integer >= 1 (got -1)", S.step,
+    U.err("schedule cosine: unknown option 'stpes'", S.cosine, { lr = 1, stpes = 10 })
+    U.err("schedule cosine: option 'steps' is required", S.cosine, { lr = 1 })
+    U.err("schedule step: option 'every' must be an integer >= 1 (got -1)", S.step,
       { lr = 1, every = -1 })
-    err("schedule warmup: option 'steps' must be an integer >= 1 (got 0)", S.warmup,
+    U.err("schedule warmup: option 'steps' must be an integer >= 1 (got 0)", S.warmup,
       { steps = 0, lr = 1 })
-    err("schedule warmup: give exactly one of 'after'", S.warmup, { steps = 3 })
-    err("schedule multistep: milestones must be strictly increasing", S.multistep,
+    U.err("schedule warmup: give exactly one of 'after'", S.warmup, { steps = 3 })
+    U.err("schedule multistep: milestones must be strictly increasing", S.multistep,
       { lr = 1, milestones = { 5, 2 } })
-    err("schedule plateau: option 'mode' must be one of min, max", S.plateau,
+    U.err("schedule plateau: option 'mode' must be one of min, max", S.plateau,
       { lr = 1, mode = "up" })
-    err("schedule plateau: option 'factor' must be in (0, 1)", S.plateau, { lr = 1, factor = 2 })
-    err("schedule wsd: warmup (8) + decay (4) exceed steps (10)", S.wsd,
+    U.err("schedule plateau: option 'factor' must be in (0, 1)", S.plateau, { lr = 1, factor = 2 })
+    U.err("schedule wsd: warmup (8) + decay (4) exceed steps (10)", S.wsd,
       { lr = 1, steps = 10, warmup = 8, decay = 4 })
-    err("schedule sequence: option 'at' must list 1 step(s)", S.sequence,
+    U.err("schedule sequence: option 'at' must list 1 step(s)", S.sequence,
       { S.constant { lr = 1 }, S.constant { lr = 2 } })
-    err("schedule sequence: item 2 must be a schedule", S.sequence, { S.constant { lr = 1 }, 3,
+    U.err("schedule sequence: item 2 must be a schedule", S.sequence, { S.constant { lr = 1 }, 3,
       at = { 2 } })
-    err("step must be >= 0", function() S.constant { lr = 1 }:lr(-1) end)
-    err("step must be an integer", function() S.constant { lr = 1 }:lr(0.5) end)
+    U.err("step must be >= 0", function() S.constant { lr = 1 }:lr(-1) end)
+    U.err("step must be an integer", function() S.constant { lr = 1 }:lr(0.5) end)
   end)
 end)
 
@@ -252,13 +247,13 @@ describe("state", function()
     local a, b = build(), build()
     a:observe(1)
     a:observe(1)
-    err("il.schedule.restore: an fn schedule's Lua function cannot be restored",
+    U.err("il.schedule.restore: an fn schedule's Lua function cannot be restored",
       S.restore, a:state())
     b:set_state(a:state())
     assert.equal(a:lr(7), b:lr(7))
     local c = S.sequence { S.fn(print), S.plateau { lr = 2, patience = 0 }, at = { 5 } }
-    err("schedule plateau: option 'lr' differs from the state's", c.set_state, c, a:state())
-    err("schedule cosine: the state is of a plateau schedule", function()
+    U.err("schedule plateau: option 'lr' differs from the state's", c.set_state, c, a:state())
+    U.err("schedule cosine: the state is of a plateau schedule", function()
       S.cosine { lr = 1, steps = 2 }:set_state { kind = "plateau" }
     end)
   end)
@@ -284,12 +279,12 @@ describe("optimizers", function()
       n:step(x, y, "mse", opt)
     end
     assert.equal(0, opt.lr) -- a schedule may reach exactly 0
-    err("opt.lr is set by the optimizer's schedule", function() opt.lr = 0.1 end)
+    U.err("opt.lr is set by the optimizer's schedule", function() opt.lr = 0.1 end)
     opt:schedule(nil)
     assert.is_nil(opt:schedule())
     opt.lr = 0.1
     assert.equal(0.1, opt.lr)
-    err("bad argument #2", opt.schedule, opt, 5)
+    U.err("bad argument #2", opt.schedule, opt, 5)
   end)
 
   it("a zero rate leaves the parameters unchanged", function()
@@ -307,7 +302,7 @@ describe("optimizers", function()
     local x, y = il.rand { 4, 2 }, il.rand { 4, 1 }
     n:step(x, y, "mse", opt)
     n:step(x, y, "mse", opt)
-    err("schedule fn at step 2: the function returned a nil value", n.step, n, x, y, "mse", opt)
+    U.err("schedule fn at step 2: the function returned a nil value", n.step, n, x, y, "mse", opt)
     assert.equal(2, opt.steps)
   end)
 end)

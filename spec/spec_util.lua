@@ -60,6 +60,20 @@ function M.near(a, b, tol)
   return near(a, b, tol or 1e-5)
 end
 
+-- Calls f(...), asserting that it raises an error; returns the message as a string.
+function M.errmsg(f, ...)
+  local ok, msg = pcall(f, ...)
+  assert(not ok, "expected an error")
+  return tostring(msg)
+end
+
+-- Asserts that f(...) raises an error whose message contains the plain text s (no pattern).
+function M.err(s, f, ...)
+  local ok, msg = pcall(f, ...)
+  assert(not ok, "expected an error")
+  assert(tostring(msg):find(s, 1, true), "message was: " .. tostring(msg))
+end
+
 -- Applies f to every number of a nested table.
 function M.map(t, f)
   if type(t) ~= "table" then return f(t) end

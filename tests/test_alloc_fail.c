@@ -7,8 +7,6 @@
 
 #include <string.h>
 
-typedef il_status (*scenario_fn)(il_ctx *ctx);
-
 /* Frees whichever tensors were made, then returns s. */
 static il_status done(il_status s, il_tensor **ts, int n) {
     for (int i = 0; i < n; i++) il_tensor_free(ts[i]);
@@ -21,7 +19,7 @@ static il_status done(il_status s, il_tensor **ts, int n) {
         if (s != IL_OK) return done(s, t, (int)(sizeof t / sizeof t[0]));                         \
     } while (0)
 
-static il_status scenario_ops(il_ctx *ctx) {
+static il_status scenario_ops(il_ctx *ctx, void *ud) {
     il_tensor *t[8] = {0};
     il_status s;
     int64_t a[2] = {3, 1}, b[2] = {1, 4}, m[2] = {4, 5};
@@ -36,7 +34,7 @@ static il_status scenario_ops(il_ctx *ctx) {
     return done(IL_OK, t, 8);
 }
 
-static il_status scenario_views(il_ctx *ctx) {
+static il_status scenario_views(il_ctx *ctx, void *ud) {
     il_tensor *t[6] = {0};
     il_status s;
     int64_t a[3] = {2, 3, 4}, flat[1] = {24};
@@ -52,7 +50,7 @@ static il_status scenario_views(il_ctx *ctx) {
     return done(IL_OK, t, 6);
 }
 
-static il_status scenario_threads(il_ctx *ctx) {
+static il_status scenario_threads(il_ctx *ctx, void *ud) {
     il_tensor *t[3] = {0};
     il_status s;
     int64_t a[2] = {512, 256};
@@ -63,30 +61,15 @@ static il_status scenario_threads(il_ctx *ctx) {
     return done(IL_OK, t, 3);
 }
 
-static void sweep(scenario_fn f) {
-    for (int64_t n = 1; n < 10000; n++) {
-        tu_alloc a = {0, n, 0};
-        il_ctx *ctx = NULL;
-        if (il_ctx_new_with_alloc(&ctx, tu_alloc_fn, &a) != IL_OK) {
-            assert_int_equal(a.live_blocks, 0);
-            continue;
-        }
-        il_status s = f(ctx);
-        if (s != IL_OK && s != IL_E_NOMEM)
-            fail_msg("fail_at=%lld: status %s (%s)", (long long)n, il_status_str(s),
-                     il_errmsg(ctx));
-        if (s == IL_E_NOMEM) tu_assert_errmsg(ctx, "out of memory");
-        assert_int_equal(il_ctx_live_tensors(ctx), 0);
-        il_ctx_free(ctx);
-        assert_int_equal(a.live_blocks, 0);
-        if (s == IL_OK) return; /* every earlier failure point was exercised */
-    }
-    fail_msg("scenario never succeeded");
+static void test_sweep_ops(void **state) {
+    tu_alloc_sweep(scenario_ops, NULL, 10000);
 }
-
-static void test_sweep_ops(void **state) { sweep(scenario_ops); }
-static void test_sweep_views(void **state) { sweep(scenario_views); }
-static void test_sweep_threads(void **state) { sweep(scenario_threads); }
+static void test_sweep_views(void **state) {
+    tu_alloc_sweep(scenario_views, NULL, 10000);
+}
+static void test_sweep_threads(void **state) {
+    tu_alloc_sweep(scenario_threads, NULL, 10000);
+}
 
 int main(void) {
     const struct CMUnitTest tests[] = {

@@ -337,7 +337,7 @@ static void test_sample(void **state) {
 
 /* ---- allocation failures ----------------------------------------------------------------- */
 
-static il_status scenario(il_ctx *ctx) {
+static il_status scenario(il_ctx *ctx, void *ud) {
     il_expr *e = NULL, *r = NULL;
     il_tensor *x = NULL, *y = NULL;
     il_dataset d = {0};
@@ -362,19 +362,7 @@ static il_status scenario(il_ctx *ctx) {
 
 static void test_alloc_fail(void **state) {
     (void)state;
-    for (int64_t n = 1; n < 2000; n++) {
-        tu_alloc a = {0, n, 0};
-        il_ctx *ctx = NULL;
-        if (il_ctx_new_with_alloc(&ctx, tu_alloc_fn, &a) != IL_OK) continue;
-        il_status s = scenario(ctx);
-        if (s != IL_OK && s != IL_E_NOMEM)
-            fail_msg("fail_at=%lld: %s (%s)", (long long)n, il_status_str(s), il_errmsg(ctx));
-        assert_int_equal(il_ctx_live_tensors(ctx), 0);
-        il_ctx_free(ctx);
-        assert_int_equal(a.live_blocks, 0);
-        if (s == IL_OK) return;
-    }
-    fail_msg("scenario never succeeded");
+    tu_alloc_sweep(scenario, NULL, 2000);
 }
 
 int main(void) {

@@ -12,13 +12,6 @@
 #include "nn_impl.h"
 #include "testutil.h"
 
-static il_layer_opts opt_lin(int64_t out) {
-    il_layer_opts o;
-    memset(&o, 0, sizeof o);
-    o.out_features = out;
-    return o;
-}
-
 /* Adds a layer of kind on node `in`, asserting success; returns the new node. */
 static int add(il_net *net, il_layer_kind kind, il_layer_opts o, int in) {
     int node = -1;
@@ -33,26 +26,34 @@ static il_net *deep_net(il_ctx *ctx, il_dtype dt) {
     int x = -1;
     assert_int_equal(il_net_new(ctx, dt, &net), IL_OK);
     assert_int_equal(il_net_input(net, 3, &x), IL_OK);
-    il_layer_opts o = opt_lin(4), none;
+    il_layer_opts o = {.out_features = 4}, none;
     memset(&none, 0, sizeof none);
     o.sigma = 2;
     o.seed = 7;
     int h = add(net, IL_LAYER_FOURIER, o, x);
-    h = add(net, IL_LAYER_TANH, none, add(net, IL_LAYER_LINEAR, opt_lin(48), h));
+    h = add(net, IL_LAYER_TANH, none,
+            add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 48}, h));
     il_layer_opts d = none;
     d.p = 0.25;
     h = add(net, IL_LAYER_DROPOUT, d, h);
-    h = add(net, IL_LAYER_RELU, none, add(net, IL_LAYER_LINEAR, opt_lin(40), h));
-    h = add(net, IL_LAYER_LEAKY_RELU, none, add(net, IL_LAYER_LINEAR, opt_lin(40), h));
+    h = add(net, IL_LAYER_RELU, none,
+            add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 40}, h));
+    h = add(net, IL_LAYER_LEAKY_RELU, none,
+            add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 40}, h));
     d.p = 0.5;
     h = add(net, IL_LAYER_DROPOUT, d, h);
-    h = add(net, IL_LAYER_SIGMOID, none, add(net, IL_LAYER_LINEAR, opt_lin(24), h));
+    h = add(net, IL_LAYER_SIGMOID, none,
+            add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 24}, h));
     il_layer_opts s = none;
     s.omega = 3;
-    h = add(net, IL_LAYER_SINE, s, add(net, IL_LAYER_LINEAR, opt_lin(24), h));
-    h = add(net, IL_LAYER_SOFTPLUS, none, add(net, IL_LAYER_LINEAR, opt_lin(16), h));
-    h = add(net, IL_LAYER_GELU, none, add(net, IL_LAYER_LINEAR, opt_lin(37), h)); /* odd */
-    add(net, IL_LAYER_SOFTMAX, none, add(net, IL_LAYER_LINEAR, opt_lin(6), h));
+    h = add(net, IL_LAYER_SINE, s,
+            add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 24}, h));
+    h = add(net, IL_LAYER_SOFTPLUS, none,
+            add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 16}, h));
+    h = add(net, IL_LAYER_GELU, none,
+            add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 37}, h)); /* odd */
+    add(net, IL_LAYER_SOFTMAX, none,
+        add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 6}, h));
     return net;
 }
 
@@ -65,13 +66,14 @@ static il_net *two_input_net(il_ctx *ctx, il_dtype dt) {
     assert_int_equal(il_net_new(ctx, dt, &net), IL_OK);
     assert_int_equal(il_net_input(net, 2, &a), IL_OK);
     assert_int_equal(il_net_input(net, 3, &b), IL_OK);
-    int ha = add(net, IL_LAYER_TANH, none, add(net, IL_LAYER_LINEAR, opt_lin(16), a));
-    int hb = add(net, IL_LAYER_LINEAR, opt_lin(16), b);
+    int ha = add(net, IL_LAYER_TANH, none,
+                 add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 16}, a));
+    int hb = add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 16}, b);
     int ins[3] = {ha, hb, b};
     assert_int_equal(il_net_layer(net, IL_LAYER_ADD, &none, 2, ins, &j), IL_OK);
     ins[0] = j;
     assert_int_equal(il_net_layer(net, IL_LAYER_CONCAT, &none, 2, (int[]){j, b}, &j), IL_OK);
-    add(net, IL_LAYER_LINEAR, opt_lin(3), add(net, IL_LAYER_GELU, none, j));
+    add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 3}, add(net, IL_LAYER_GELU, none, j));
     return net;
 }
 
@@ -171,9 +173,11 @@ static void test_large_batch(void **state) {
         int x = -1;
         assert_int_equal(il_net_new(ctx, IL_DTYPE_F32, &nets[k]), IL_OK);
         assert_int_equal(il_net_input(nets[k], 2, &x), IL_OK);
-        int h = add(nets[k], IL_LAYER_TANH, none, add(nets[k], IL_LAYER_LINEAR, opt_lin(32), x));
-        h = add(nets[k], IL_LAYER_RELU, none, add(nets[k], IL_LAYER_LINEAR, opt_lin(32), h));
-        add(nets[k], IL_LAYER_LINEAR, opt_lin(1), h);
+        int h = add(nets[k], IL_LAYER_TANH, none,
+                    add(nets[k], IL_LAYER_LINEAR, (il_layer_opts){.out_features = 32}, x));
+        h = add(nets[k], IL_LAYER_RELU, none,
+                add(nets[k], IL_LAYER_LINEAR, (il_layer_opts){.out_features = 32}, h));
+        add(nets[k], IL_LAYER_LINEAR, (il_layer_opts){.out_features = 1}, h);
     }
     net = nets[0], small = nets[1];
     il_tensor *x = rand_x(ctx, IL_DTYPE_F32, 100000, 2), *y = NULL, *ys = NULL, *xs = NULL;
@@ -215,11 +219,11 @@ static void test_auto_budget(void **state) {
     il_ctx *ctx = tu_ctx();
     il_net *net = NULL;
     int x = -1;
-    il_layer_opts f = opt_lin(2048); /* 4096 wide: 4 regions of it per row, f64 */
+    il_layer_opts f = {.out_features = 2048}; /* 4096 wide: 4 regions of it per row, f64 */
     f.seed = 3;
     assert_int_equal(il_net_new(ctx, IL_DTYPE_F64, &net), IL_OK);
     assert_int_equal(il_net_input(net, 2, &x), IL_OK);
-    add(net, IL_LAYER_LINEAR, opt_lin(1), add(net, IL_LAYER_FOURIER, f, x));
+    add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 1}, add(net, IL_LAYER_FOURIER, f, x));
     /* per row about (4 + 1) * 4096 elements of 8 bytes: 164 KiB, so 2000 rows pass 256 MiB */
     il_tensor *in = rand_x(ctx, IL_DTYPE_F64, 2000, 2), *y = NULL;
     assert_int_equal(il_net_forward(net, 1, (const il_tensor *const *)&in, &y), IL_OK);
@@ -271,7 +275,7 @@ static void test_custom_not_chunked(void **state) {
     cl.forward = id_forward;
     cl.backward = id_backward;
     cl.kind_name = "identity";
-    int h = add(net, IL_LAYER_LINEAR, opt_lin(4), x);
+    int h = add(net, IL_LAYER_LINEAR, (il_layer_opts){.out_features = 4}, x);
     assert_int_equal(il_net_custom(net, &cl, 1, &h, &node), IL_OK);
     assert_int_equal(il_net_set_forward_chunk(net, 7), IL_OK);
     il_tensor *in = rand_x(ctx, IL_DTYPE_F64, 100, 2), *y = NULL;

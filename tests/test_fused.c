@@ -21,20 +21,14 @@
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 
-static double next_value(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-}
-
 /* A random (r, c) tensor, transposed in memory when trans. Some entries are exactly 0, so
  * relu's edge is exercised. */
 static il_tensor *rnd(il_ctx *ctx, il_dtype dt, int64_t r, int64_t c, int trans) {
     int64_t s[2] = {trans ? c : r, trans ? r : c};
     double *v = malloc((size_t)(r * c + 1) * sizeof *v);
     assert_non_null(v);
-    for (int64_t i = 0; i < r * c; i++) v[i] = i % 17 == 3 ? 0.0 : next_value();
+    for (int64_t i = 0; i < r * c; i++)
+        v[i] = i % 17 == 3 ? 0.0 : tu_urand(&rng_state, -1.0, 1.0);
     il_tensor *t, *u;
     assert_int_equal(il_tensor_from_data(ctx, 2, s, dt, IL_DEVICE_CPU, v, IL_DTYPE_F64, &t),
                      IL_OK);

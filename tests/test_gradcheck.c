@@ -25,30 +25,12 @@ static il_tensor *input(il_ctx *ctx, int f, unsigned seed) {
     return tu_tensor(ctx, IL_DTYPE_F64, v, 2, BATCH, f);
 }
 
-static int layer(il_net *net, il_layer_kind k, int from, const il_layer_opts *o) {
-    int id = -1;
-    il_status s = il_net_layer(net, k, o, 1, &from, &id);
-    if (s != IL_OK) fail_msg("layer kind %d: %s", (int)k, il_status_str(s));
-    return id;
-}
-
 static int linear(il_net *net, int from, int out, il_init init) {
     il_layer_opts o;
     memset(&o, 0, sizeof o);
     o.out_features = out;
     o.init = init;
-    return layer(net, IL_LAYER_LINEAR, from, &o);
-}
-
-/* Runs the check on a 1-input net and asserts the error bound; returns the error. */
-static double check(il_ctx *ctx, il_net *net, il_tensor *x, const char *what) {
-    double err = -1;
-    const il_tensor *xs[1] = {x};
-    il_status s = il_net_gradcheck(net, 1, xs, 0, &err);
-    if (s != IL_OK) fail_msg("%s: %s", what, il_errmsg(ctx));
-    printf("  %-28s max rel err %.3g\n", what, err);
-    if (!(err < TOL)) fail_msg("%s: error %g", what, err);
-    return err;
+    return tu_layer(net, IL_LAYER_LINEAR, from, &o);
 }
 
 static void test_linear_inits(void **state) {
@@ -68,7 +50,7 @@ static void test_linear_inits(void **state) {
         il_tensor *x = input(ctx, 3, 7);
         char what[64];
         snprintf(what, sizeof what, "linear %s", names[init]);
-        check(ctx, net, x, what);
+        tu_gradcheck(ctx, net, x, what);
         il_tensor_free(x);
         il_net_free(net);
     }
@@ -100,10 +82,10 @@ static void test_activations(void **state) {
         assert_int_equal(il_net_new(ctx, IL_DTYPE_F64, &net), IL_OK);
         assert_int_equal(il_net_input(net, 4, &in), IL_OK);
         /* the input feeds the activation directly, so relu's inputs stay away from 0 */
-        int a = layer(net, acts[i].k, in, &o);
+        int a = tu_layer(net, acts[i].k, in, &o);
         linear(net, a, 3, IL_INIT_XAVIER_UNIFORM);
         il_tensor *x = input(ctx, 4, 11 + (unsigned)i);
-        check(ctx, net, x, acts[i].name);
+        tu_gradcheck(ctx, net, x, acts[i].name);
         il_tensor_free(x);
         il_net_free(net);
     }
@@ -119,9 +101,9 @@ static void test_softmax_head(void **state) {
     assert_int_equal(il_net_new(ctx, IL_DTYPE_F64, &net), IL_OK);
     assert_int_equal(il_net_input(net, 3, &in), IL_OK);
     int h = linear(net, in, 5, IL_INIT_NORMAL);
-    layer(net, IL_LAYER_SOFTMAX, h, NULL);
+    tu_layer(net, IL_LAYER_SOFTMAX, h, NULL);
     il_tensor *x = input(ctx, 3, 5);
-    check(ctx, net, x, "linear + softmax");
+    tu_gradcheck(ctx, net, x, "linear + softmax");
     il_tensor_free(x);
     il_net_free(net);
     tu_ctx_done(ctx);
@@ -138,13 +120,13 @@ static void test_dropout(void **state) {
     assert_int_equal(il_net_new(ctx, IL_DTYPE_F64, &net), IL_OK);
     assert_int_equal(il_net_input(net, 6, &in), IL_OK);
     int h = linear(net, in, 6, IL_INIT_XAVIER_UNIFORM);
-    int d = layer(net, IL_LAYER_DROPOUT, h, &o);
+    int d = tu_layer(net, IL_LAYER_DROPOUT, h, &o);
     linear(net, d, 2, IL_INIT_XAVIER_UNIFORM);
     il_tensor *x = input(ctx, 6, 3);
     il_net_train(net, 0);
-    check(ctx, net, x, "dropout (eval)");
+    tu_gradcheck(ctx, net, x, "dropout (eval)");
     il_net_train(net, 1);
-    check(ctx, net, x, "dropout (train, fixed mask)");
+    tu_gradcheck(ctx, net, x, "dropout (train, fixed mask)");
     il_tensor_free(x);
     il_net_free(net);
     tu_ctx_done(ctx);
@@ -162,9 +144,9 @@ static void test_joins(void **state) {
     b[1] = linear(net, in[0], 4, IL_INIT_XAVIER_UNIFORM);
     b[2] = b[0]; /* the same node twice: its gradient is summed */
     assert_int_equal(il_net_layer(net, IL_LAYER_ADD, NULL, 3, b, &j), IL_OK);
-    layer(net, IL_LAYER_TANH, j, NULL);
+    tu_layer(net, IL_LAYER_TANH, j, NULL);
     il_tensor *x = input(ctx, 3, 21), *x2 = input(ctx, 2, 22);
-    check(ctx, net, x, "add join");
+    tu_gradcheck(ctx, net, x, "add join");
     il_net_free(net);
     /* concat: two graph inputs side by side, one of them twice */
     assert_int_equal(il_net_new(ctx, IL_DTYPE_F64, &net), IL_OK);
@@ -229,7 +211,7 @@ static void test_custom(void **state) {
     assert_int_equal(il_net_custom(net, &cl, 1, &h, &c), IL_OK);
     linear(net, c, 2, IL_INIT_XAVIER_UNIFORM);
     il_tensor *x = input(ctx, 3, 31);
-    check(ctx, net, x, "custom (C callbacks)");
+    tu_gradcheck(ctx, net, x, "custom (C callbacks)");
     il_tensor_free(x);
     il_net_free(net);
     assert_int_equal(released, 1);
@@ -246,14 +228,14 @@ static void test_skip_dag(void **state) {
         assert_int_equal(il_net_new(ctx, dt ? IL_DTYPE_F32 : IL_DTYPE_F64, &net), IL_OK);
         assert_int_equal(il_net_input(net, 3, &in), IL_OK);
         int l1 = linear(net, in, 5, IL_INIT_XAVIER_UNIFORM);
-        int t = layer(net, IL_LAYER_TANH, l1, NULL);
+        int t = tu_layer(net, IL_LAYER_TANH, l1, NULL);
         int l2 = linear(net, t, 5, IL_INIT_XAVIER_UNIFORM);
         int a[2] = {l2, l1};
         assert_int_equal(il_net_layer(net, IL_LAYER_ADD, NULL, 2, a, &j), IL_OK);
-        int s = layer(net, IL_LAYER_SIGMOID, j, NULL);
+        int s = tu_layer(net, IL_LAYER_SIGMOID, j, NULL);
         linear(net, s, 2, IL_INIT_XAVIER_UNIFORM);
         il_tensor *x = input(ctx, 3, 41);
-        check(ctx, net, x, dt ? "skip-connection DAG (f32 net)" : "skip-connection DAG");
+        tu_gradcheck(ctx, net, x, dt ? "skip-connection DAG (f32 net)" : "skip-connection DAG");
         il_tensor_free(x);
         il_net_free(net);
     }

@@ -15,7 +15,6 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-#define TOL 1e-6
 #define BATCH 6
 
 /* x (BATCH, f) in [-1, 1], as image coordinates are. */
@@ -27,19 +26,12 @@ static il_tensor *coords(il_ctx *ctx, il_dtype dt, int f, unsigned seed) {
     return tu_tensor(ctx, dt, v, 2, BATCH, f);
 }
 
-static int add(il_net *net, il_layer_kind k, int from, il_layer_opts *o) {
-    int id = -1;
-    il_status s = il_net_layer(net, k, o, 1, &from, &id);
-    if (s != IL_OK) fail_msg("kind %d: %s", (int)k, il_status_str(s));
-    return id;
-}
-
 /* A fourier layer of f frequencies (sigma, seed) on node from. */
 static int fourier(il_net *net, int from, int f, double sigma, uint64_t seed) {
     il_layer_opts o;
     memset(&o, 0, sizeof o);
     o.out_features = f, o.sigma = sigma, o.seed = seed;
-    return add(net, IL_LAYER_FOURIER, from, &o);
+    return tu_layer(net, IL_LAYER_FOURIER, from, &o);
 }
 
 /* linear (SIREN init) then sine, as il.nn.siren builds them. */
@@ -48,19 +40,10 @@ static int siren(il_net *net, int from, int out, int first, double omega) {
     memset(&o, 0, sizeof o);
     o.out_features = out, o.omega = omega;
     o.init = first ? IL_INIT_SIREN_FIRST : IL_INIT_SIREN;
-    int l = add(net, IL_LAYER_LINEAR, from, &o);
+    int l = tu_layer(net, IL_LAYER_LINEAR, from, &o);
     memset(&o, 0, sizeof o);
     o.omega = omega;
-    return add(net, IL_LAYER_SINE, l, &o);
-}
-
-static double gradcheck(il_ctx *ctx, il_net *net, il_tensor *x, const char *what) {
-    double err = -1;
-    const il_tensor *xs[1] = {x};
-    if (il_net_gradcheck(net, 1, xs, 0, &err) != IL_OK) fail_msg("%s: %s", what, il_errmsg(ctx));
-    printf("  %-24s max rel err %.3g\n", what, err);
-    if (!(err < TOL)) fail_msg("%s: error %g", what, err);
-    return err;
+    return tu_layer(net, IL_LAYER_SINE, l, &o);
 }
 
 static void test_siren_init(void **state) {
@@ -89,7 +72,7 @@ static void test_siren_init(void **state) {
         il_tensor_free(p[k]);
     }
     il_tensor *x = coords(ctx, IL_DTYPE_F64, 2, 1);
-    gradcheck(ctx, net, x, "siren 2-64-64");
+    tu_gradcheck(ctx, net, x, "siren 2-64-64");
     il_tensor_free(x);
     il_net_free(net);
     tu_ctx_done(ctx);
@@ -172,12 +155,12 @@ static void test_fourier_gradcheck(void **state) {
         il_layer_opts o;
         memset(&o, 0, sizeof o);
         o.out_features = 8;
-        int h = add(net, IL_LAYER_LINEAR, f, &o);
-        h = add(net, IL_LAYER_TANH, h, NULL);
+        int h = tu_layer(net, IL_LAYER_LINEAR, f, &o);
+        h = tu_layer(net, IL_LAYER_TANH, h, NULL);
         o.out_features = 1;
-        add(net, IL_LAYER_LINEAR, h, &o);
+        tu_layer(net, IL_LAYER_LINEAR, h, &o);
         il_tensor *x = coords(ctx, dt, 2, 11);
-        gradcheck(ctx, net, x, d ? "fourier mlp (f32 net)" : "fourier mlp (f64)");
+        tu_gradcheck(ctx, net, x, d ? "fourier mlp (f32 net)" : "fourier mlp (f64)");
         il_tensor_free(x);
         il_net_free(net);
     }
@@ -197,7 +180,7 @@ static void test_fourier_fixed(void **state) {
     il_layer_opts o;
     memset(&o, 0, sizeof o);
     o.out_features = 1;
-    add(net, IL_LAYER_LINEAR, f, &o);
+    tu_layer(net, IL_LAYER_LINEAR, f, &o);
     il_tensor *b = NULL;
     assert_int_equal(il_net_buffers(net, &b, NULL, 1, &n), IL_OK);
     double *before = tu_values(ctx, b);
@@ -267,7 +250,7 @@ static void test_fourier_errors(void **state) {
 
 /* fourier -> siren: built, run, gradient-checked (the f32 -> f64 clone copies B) and B
  * listed; every step may fail for lack of memory. */
-static il_status alloc_scenario(il_ctx *ctx) {
+static il_status alloc_scenario(il_ctx *ctx, void *ud) {
     il_net *net = NULL;
     il_tensor *x = NULL, *y = NULL, *b = NULL;
     int in, id, n;
@@ -294,19 +277,7 @@ static il_status alloc_scenario(il_ctx *ctx) {
 
 static void test_alloc_fail(void **state) {
     (void)state;
-    for (int64_t n = 1; n < 10000; n++) {
-        tu_alloc a = {0, n, 0};
-        il_ctx *ctx = NULL;
-        if (il_ctx_new_with_alloc(&ctx, tu_alloc_fn, &a) != IL_OK) continue;
-        il_status s = alloc_scenario(ctx);
-        if (s != IL_OK && s != IL_E_NOMEM)
-            fail_msg("fail_at=%lld: %s", (long long)n, il_errmsg(ctx));
-        assert_int_equal(il_ctx_live_tensors(ctx), 0);
-        il_ctx_free(ctx);
-        assert_int_equal(a.live_blocks, 0);
-        if (s == IL_OK) return;
-    }
-    fail_msg("scenario never succeeded");
+    tu_alloc_sweep(alloc_scenario, NULL, 10000);
 }
 
 int main(void) {

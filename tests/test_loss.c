@@ -20,11 +20,6 @@
 static const il_dtype FLOATS[2] = {IL_DTYPE_F32, IL_DTYPE_F64};
 static uint64_t rng = 0x243F6A8885A308D3ull;
 
-static double urand(double lo, double hi) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
-}
-
 /* ---- float64 references
  * ------------------------------------------------------------------- */
 
@@ -79,13 +74,15 @@ static double ref_loss(il_loss_kind k, int probs, double delta, const double *x,
  * at delta). */
 static void rand_case(il_loss_kind k, int probs, double delta, double *x, double *y) {
     for (int i = 0; i < B * F; i++) {
-        x[i] = k == IL_LOSS_BCE ? urand(0.05, 0.95) : urand(-3, 3);
-        y[i] = (k == IL_LOSS_BCE || k == IL_LOSS_BCE_LOGITS || probs) ? urand(0, 1) : urand(-3, 3);
+        x[i] = k == IL_LOSS_BCE ? tu_urand(&rng, 0.05, 0.95) : tu_urand(&rng, -3, 3);
+        y[i] = (k == IL_LOSS_BCE || k == IL_LOSS_BCE_LOGITS || probs) ? tu_urand(&rng, 0, 1)
+                                                                      : tu_urand(&rng, -3, 3);
         double d = fabs(x[i] - y[i]);
         if (d < 1e-3 || fabs(d - delta) < 1e-3) x[i] += 0.01;
     }
     if (k == IL_LOSS_CROSS_ENTROPY && !probs)
-        for (int i = 0; i < B; i++) y[i] = (double)(int)urand(0, F);
+        for (int i = 0; i < B; i++)
+            y[i] = (double)(int)tu_urand(&rng, 0, F);
 }
 
 static il_tensor *target_tensor(il_ctx *ctx, il_dtype dt, il_loss_kind k, int probs,
@@ -247,7 +244,8 @@ static void test_target_layouts(void **state) {
     (void)state;
     il_ctx *ctx = tu_ctx();
     double x[12], y[12], gr[12], v, want, wide[24];
-    for (int i = 0; i < 12; i++) x[i] = urand(-2, 2), y[i] = (double)(i % 3);
+    for (int i = 0; i < 12; i++)
+        x[i] = tu_urand(&rng, -2, 2), y[i] = (double)(i % 3);
     for (int i = 0; i < 24; i++) wide[i] = i % 2 ? 99 : y[i / 2];
     il_tensor *x1 = tu_tensor(ctx, IL_DTYPE_F64, x, 2, 12, 1);
     il_loss mse = {IL_LOSS_MSE, 0}, ce = {IL_LOSS_CROSS_ENTROPY, 0};
@@ -354,7 +352,8 @@ static void test_no_alloc(void **state) {
     il_ctx *ctx = tu_ctx();
     int64_t n = 64;
     double x[64], y[64];
-    for (int i = 0; i < 64; i++) x[i] = urand(0.1, 0.9), y[i] = i % 2;
+    for (int i = 0; i < 64; i++)
+        x[i] = tu_urand(&rng, 0.1, 0.9), y[i] = i % 2;
     il_tensor *t[11] = {0};
     t[0] = tu_tensor(ctx, IL_DTYPE_F32, x, 2, 64, 1); /* predictions, gradient, targets */
     t[1] = tu_tensor(ctx, IL_DTYPE_F32, x, 2, 64, 1);

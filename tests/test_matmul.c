@@ -17,17 +17,11 @@
 
 #include "cpu_gemm_impl.h"
 #include "il_impl.h"
+#include "testutil.h"
 
 enum { TA = 1, TB = 2, NARROW = 4, TC = 8 }; /* operand layouts of a case */
 
 static uint64_t rng_state = 88172645463325252ull;
-
-static double next_value(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0; /* [-1, 1) */
-}
 
 /* A random tensor of `shape`, laid out per flags: transposed (last two axes swapped in memory)
  * and/or narrowed out of a larger tensor, so its strides and offset are not the plain ones. */
@@ -43,7 +37,8 @@ static il_tensor *operand(il_ctx *ctx, il_dtype dt, int nd, const int64_t *shape
     int64_t n = ili_numel(nd, s);
     double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
     assert_non_null(v);
-    for (int64_t i = 0; i < n; i++) v[i] = next_value();
+    for (int64_t i = 0; i < n; i++)
+        v[i] = tu_urand(&rng_state, -1.0, 1.0);
     il_tensor *t, *u;
     assert_int_equal(il_tensor_from_data(ctx, nd, s, dt, IL_DEVICE_CPU, v, IL_DTYPE_F64, &t), 0);
     free(v);
@@ -58,14 +53,6 @@ static il_tensor *operand(il_ctx *ctx, il_dtype dt, int nd, const int64_t *shape
         il_tensor_free(t), t = u;
     }
     return t;
-}
-
-static double *values(il_ctx *ctx, const il_tensor *t) {
-    int64_t n = il_tensor_numel(t);
-    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    assert_non_null(v);
-    assert_int_equal(il_tensor_read(ctx, t, v, IL_DTYPE_F64, n), IL_OK);
-    return v;
 }
 
 /* numpy.matmul in float64 on row-major values, with sum |a||b| per result for the bound. */
@@ -126,7 +113,7 @@ static void reference(const il_tensor *a, const double *av, const il_tensor *b, 
 /* Asserts out == a @ b within the accumulation error bound of dt. */
 static void check_result(il_ctx *ctx, const il_tensor *a, const il_tensor *b,
                          const il_tensor *out) {
-    double *av = values(ctx, a), *bv = values(ctx, b), *ov = values(ctx, out);
+    double *av = tu_values(ctx, a), *bv = tu_values(ctx, b), *ov = tu_values(ctx, out);
     ref r;
     reference(a, av, b, bv, &r);
     assert_int_equal(il_tensor_ndim(out), r.ndim);
@@ -216,11 +203,6 @@ static il_ctx *new_ctx(int threads) {
     return ctx;
 }
 
-static void done_ctx(il_ctx *ctx) {
-    assert_int_equal(il_ctx_live_tensors(ctx), 0);
-    il_ctx_free(ctx);
-}
-
 /* Sizes just below, at and above one and two tiles, with K inside one block and across two,
  * with row-major and with transposed operands (in-place and packed reads of both). */
 static void test_tile_edges(void **state) {
@@ -242,7 +224,7 @@ static void test_tile_edges(void **state) {
                                 run_2d(ctx, *kp, dt, ms[i], ks[p], ns[j], TA | TB);
                             }
             }
-        done_ctx(ctx);
+        tu_ctx_done(ctx);
     }
 }
 
@@ -266,7 +248,7 @@ static void test_layouts(void **state) {
                 run_2d(ctx, NULL, dt, 3, 2, 4, f);
                 run_2d(ctx, NULL, dt, 70, 130, 90, f);
             }
-        done_ctx(ctx);
+        tu_ctx_done(ctx);
     }
 }
 
@@ -284,7 +266,7 @@ static void test_multiblock(void **state) {
             run_2d(ctx, *kp, dt, k4, 20, 40, TA);
             run_2d(ctx, *kp, dt, 30, 20, k4, 0);
         }
-    done_ctx(ctx);
+    tu_ctx_done(ctx);
 }
 
 /* The benchmark's skinny shape, once, through the public API. */
@@ -293,7 +275,7 @@ static void test_big(void **state) {
     il_ctx *ctx = new_ctx(2);
     run_2d(ctx, NULL, IL_DTYPE_F32, 40000, 64, 64, 0);
     run_2d(ctx, NULL, IL_DTYPE_F64, 3000, 64, 64, TA);
-    done_ctx(ctx);
+    tu_ctx_done(ctx);
 }
 
 static void test_batched(void **state) {
@@ -316,7 +298,7 @@ static void test_batched(void **state) {
                 run_case(ctx, *kp, dt, 3, a5, 3, b5, TA | NARROW);
             }
         }
-        done_ctx(ctx);
+        tu_ctx_done(ctx);
     }
 }
 
@@ -335,7 +317,7 @@ static void test_vectors(void **state) {
         run_case(ctx, NULL, dt, 1, big, 2, bigm, 0);
         run_case(ctx, NULL, dt, 1, big, 2, bigm, TB);
     }
-    done_ctx(ctx);
+    tu_ctx_done(ctx);
 }
 
 /* K = 0 gives zeros (over a non-zero output); M or N = 0 gives an empty result. */
@@ -354,7 +336,7 @@ static void test_empty(void **state) {
         int64_t a[] = {0, 3, 4}, b[] = {4, 5};
         run_case(ctx, NULL, dt, 3, a, 2, b, 0);
     }
-    done_ctx(ctx);
+    tu_ctx_done(ctx);
 }
 
 static void test_errors(void **state) {
@@ -394,32 +376,15 @@ static void test_errors(void **state) {
     const ili_gemm_kernel empty = {.name = "empty"};
     assert_int_equal(ili_cpu_matmul_with(ctx, &c, &empty), IL_E_INTERNAL);
     il_tensor_free(a);
-    done_ctx(ctx);
-}
-
-/* Allocation hook that fails every allocation once its armed budget is spent. */
-typedef struct budget_alloc {
-    int armed;
-    int64_t budget;
-} budget_alloc;
-
-static void *budget_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
-    budget_alloc *ba = ud;
-    (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    if (ba->armed && ba->budget-- <= 0) return NULL;
-    return realloc(ptr, nsize);
+    tu_ctx_done(ctx);
 }
 
 /* Fails allocation 1, 2, ... of a blocked, threaded matmul: IL_E_NOMEM, no leak, then success. */
 static void test_alloc_failure(void **state) {
     (void)state;
-    budget_alloc ba = {0};
+    tu_alloc ba = {0, 0, 0};
     il_ctx *ctx;
-    assert_int_equal(il_ctx_new_with_alloc(&ctx, budget_fn, &ba), IL_OK);
+    assert_int_equal(il_ctx_new_with_alloc(&ctx, tu_alloc_fn, &ba), IL_OK);
     assert_int_equal(il_ctx_set_threads(ctx, 2), IL_OK);
     il_tensor *a = operand(ctx, IL_DTYPE_F32, 2, (int64_t[]){300, 64}, 0, 0);
     il_tensor *b = operand(ctx, IL_DTYPE_F32, 2, (int64_t[]){64, 70}, 0, 0);
@@ -428,9 +393,9 @@ static void test_alloc_failure(void **state) {
     int ok = 0;
     for (int64_t n = 0; n < 50 && !ok; n++) {
         il_tensor *out = NULL;
-        ba.armed = 1, ba.budget = n;
+        ba.fail_at = ba.count + n + 1; /* allocations 1..n succeed, n + 1 on fail */
         il_status s = il_tensor_matmul(ctx, a, b, &out);
-        ba.armed = 0;
+        ba.fail_at = 0;
         if (s == IL_OK) {
             check_result(ctx, a, b, out);
             il_tensor_free(out);
@@ -447,7 +412,8 @@ static void test_alloc_failure(void **state) {
     }
     assert_true(ok);
     il_tensor_free(a), il_tensor_free(b);
-    done_ctx(ctx);
+    tu_ctx_done(ctx);
+    assert_int_equal(ba.live_blocks, 0);
 }
 
 int main(void) {

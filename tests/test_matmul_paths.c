@@ -17,15 +17,9 @@
 
 #include "cpu_gemm_impl.h"
 #include "il_impl.h"
+#include "testutil.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static double next_value(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-}
 
 /* A random (r, c) matrix; trans: stored transposed (a column-major view); wide: a column view
  * of a matrix 3 columns wider (row stride c + 3). Values also returned row-major in *v. */
@@ -34,7 +28,8 @@ static il_tensor *matrix(il_ctx *ctx, il_dtype dt, int64_t r, int64_t c, int tra
     int64_t s[2] = {trans ? c : r, (trans ? r : c) + (wide ? 3 : 0)};
     double *buf = malloc((size_t)(s[0] * s[1]) * sizeof *buf);
     assert_non_null(buf);
-    for (int64_t i = 0; i < s[0] * s[1]; i++) buf[i] = next_value();
+    for (int64_t i = 0; i < s[0] * s[1]; i++)
+        buf[i] = tu_urand(&rng_state, -1.0, 1.0);
     il_tensor *t, *u;
     assert_int_equal(il_tensor_from_data(ctx, 2, s, dt, IL_DEVICE_CPU, buf, IL_DTYPE_F64, &t),
                      IL_OK);
@@ -130,11 +125,6 @@ static il_ctx *new_ctx(int threads) {
     return ctx;
 }
 
-static void done_ctx(il_ctx *ctx) {
-    assert_int_equal(il_ctx_live_tensors(ctx), 0);
-    il_ctx_free(ctx);
-}
-
 /* N == 1 with contiguous rows of A: around the 512-row block, short and long K, strided b. */
 static void test_dot(void **state) {
     (void)state;
@@ -147,7 +137,7 @@ static void test_dot(void **state) {
                     for (int p = 0; p < 5; p++)
                         for (int f = 0; f < 4; f += 2) /* A row-major: DOT needs its rows */
                             run(ctx, *kp, ILI_PATH_DOT, dt, ms[i], ks[p], 1, f);
-        done_ctx(ctx);
+        tu_ctx_done(ctx);
     }
 }
 
@@ -166,7 +156,7 @@ static void test_ger(void **state) {
                             run(ctx, *kp, ILI_PATH_GER, dt, small[s], ks[p], wide[w], 4 * (w & 1));
                             run(ctx, *kp, ILI_PATH_GER, dt, wide[w], ks[p], small[s], 1 | 2);
                         }
-        done_ctx(ctx);
+        tu_ctx_done(ctx);
     }
 }
 
@@ -190,7 +180,7 @@ static void test_split(void **state) {
             run(ctx, NULL, ILI_PATH_AUTO, dt, 2, 4500, 64, 1);
             run(ctx, NULL, ILI_PATH_AUTO, dt, 3000, 64, 1, 0);
         }
-        done_ctx(ctx);
+        tu_ctx_done(ctx);
     }
 }
 
@@ -214,7 +204,7 @@ static void test_refused(void **state) {
     assert_int_equal(ili_cpu_matmul_path(ctx, &c, NULL, ILI_PATH_GER), IL_E_INTERNAL);
     il_tensor_free(a), il_tensor_free(b), il_tensor_free(o);
     free(av), free(bv);
-    done_ctx(ctx);
+    tu_ctx_done(ctx);
 }
 
 /* Bits of a @ b (public API) computed with `threads` threads. */
@@ -231,7 +221,7 @@ static float *bits(int threads, int64_t m, int64_t k, int64_t n, int ta) {
     assert_int_equal(il_tensor_read(ctx, o, r, IL_DTYPE_F32, m * n), IL_OK);
     il_tensor_free(o), il_tensor_free(a), il_tensor_free(b);
     free(av), free(bv);
-    done_ctx(ctx);
+    tu_ctx_done(ctx);
     return r;
 }
 

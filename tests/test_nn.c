@@ -12,18 +12,11 @@
 
 static const double xor_x[8] = {0, 0, 0, 1, 1, 0, 1, 1}, xor_y[4] = {0, 1, 1, 0};
 
-static il_layer_opts lin(int64_t out) {
-    il_layer_opts o;
-    memset(&o, 0, sizeof o);
-    o.out_features = out;
-    return o;
-}
-
 /* input(in) -> linear(hidden) -> tanh -> linear(out) -> sigmoid, in dtype dt. */
 static il_status mlp(il_ctx *ctx, il_dtype dt, int64_t in, int64_t hidden, int64_t out,
                      il_net **pnet) {
     il_net *net = NULL;
-    il_layer_opts h = lin(hidden), o = lin(out);
+    il_layer_opts h = {.out_features = hidden}, o = {.out_features = out};
     int id;
     il_status s = il_net_new(ctx, dt, &net);
     if (s == IL_OK) s = il_net_input(net, in, &id);
@@ -142,7 +135,7 @@ static void test_no_allocs_large(void **state) {
     assert_int_equal(il_ctx_set_threads(ctx, 2), IL_OK);
     il_net *net = NULL;
     assert_int_equal(mlp(ctx, IL_DTYPE_F32, 2, 64, 1, &net), IL_OK);
-    il_layer_opts h = lin(64);
+    il_layer_opts h = {.out_features = 64};
     int id = 4, node;
     assert_int_equal(il_net_layer(net, IL_LAYER_LINEAR, &h, 1, &id, &node), IL_OK);
     assert_int_equal(il_net_set_output(net, node), IL_OK);
@@ -296,7 +289,7 @@ static void wide_step(il_ctx *ctx, int threads, double **out, int64_t *n) {
     il_ctx_seed(ctx, 9);
     il_net *net = NULL;
     int id;
-    il_layer_opts h = lin(64), o = lin(8);
+    il_layer_opts h = {.out_features = 64}, o = {.out_features = 8};
     static const il_layer_kind acts[] = {IL_LAYER_GELU, IL_LAYER_SOFTPLUS, IL_LAYER_SINE};
     assert_int_equal(il_ctx_set_threads(ctx, threads), IL_OK);
     assert_int_equal(il_net_new(ctx, IL_DTYPE_F64, &net), IL_OK);

@@ -24,18 +24,11 @@ static const il_dtype FLOATS[2] = {IL_DTYPE_F32, IL_DTYPE_F64};
 
 static uint64_t rng_state = 88172645463325252ull;
 
-/* xorshift64: uniform in [lo, hi). */
-static double urand(double lo, double hi) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (double)(rng_state >> 11) * 0x1p-53;
-}
-
 static double *rand_vals(int64_t n, double lo, double hi) {
     double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
     assert_non_null(v);
-    for (int64_t i = 0; i < n; i++) v[i] = urand(lo, hi);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = tu_urand(&rng_state, lo, hi);
     return v;
 }
 
@@ -57,18 +50,6 @@ static int64_t bidx(int64_t flat, int n, const int64_t *so, int na, const int64_
         mul *= sa[da];
     }
     return idx;
-}
-
-static void check_close(const double *got, const double *want, int64_t n, double atol,
-                        double rtol, const char *what) {
-    for (int64_t i = 0; i < n; i++) {
-        if (isnan(want[i]) && isnan(got[i])) continue;
-        if (isinf(want[i]) && got[i] == want[i]) continue;
-        double err = fabs(got[i] - want[i]);
-        if (!(err <= atol + rtol * fabs(want[i])))
-            fail_msg("%s: element %lld: got %.17g, want %.17g", what, (long long)i, got[i],
-                     want[i]);
-    }
 }
 
 static double atol_of(il_dtype dt) { return dt == IL_DTYPE_F32 ? 1e-5 : 1e-12; }
@@ -133,7 +114,7 @@ static void check_binary(il_ctx *ctx, il_op op, il_tensor *ta, const double *av,
         want[i] = ref_bin(op, av[bidx(i, n, so, na, il_tensor_shape(ta))],
                           bv[bidx(i, n, so, nb, il_tensor_shape(tb))]);
     round_to(dt, want, cnt);
-    check_close(got, want, cnt, atol_of(dt), rtol_of(dt), il_op_name(op));
+    tu_assert_close_at(il_op_name(op), got, want, cnt, atol_of(dt), rtol_of(dt));
     free(got);
     free(want);
     il_tensor_free(r);
@@ -237,7 +218,7 @@ static void test_binary_scalar(void **state) {
                 for (int i = 0; i < 21; i++)
                     want[i] = rev ? ref_bin(BINOPS[k], s, av[i]) : ref_bin(BINOPS[k], av[i], s);
                 round_to(FLOATS[d], want, 21);
-                check_close(got, want, 21, atol_of(FLOATS[d]), rtol_of(FLOATS[d]), "scalar");
+                tu_assert_close_at("scalar", got, want, 21, atol_of(FLOATS[d]), rtol_of(FLOATS[d]));
                 free(got);
                 il_tensor_free(r);
             }
@@ -305,7 +286,7 @@ static void check_unary(il_ctx *ctx, il_op op, const il_tensor *t, const double 
         want[i] = op == IL_OP_CLAMP ? (isnan(tv[i]) ? tv[i] : fmin(fmax(tv[i], -0.5), 0.75))
                                     : ref_un(op, tv[i]);
     round_to(dt, want, n);
-    check_close(got, want, n, atol_of(dt), rtol_of(dt) * 2, il_op_name(op));
+    tu_assert_close_at(il_op_name(op), got, want, n, atol_of(dt), rtol_of(dt) * 2);
     free(got), free(want);
     il_tensor_free(r);
 }
@@ -396,11 +377,6 @@ static void test_large_threaded(void **state) {
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
-static void assert_msg(il_ctx *ctx, const char *needle) {
-    if (!strstr(il_errmsg(ctx), needle))
-        fail_msg("message \"%s\" lacks \"%s\"", il_errmsg(ctx), needle);
-}
-
 static void test_errors(void **state) {
     size_t base;
     il_ctx *ctx = tu_ctx_base(&base);
@@ -409,18 +385,18 @@ static void test_errors(void **state) {
     il_tensor *i = tu_mk(ctx, IL_DTYPE_I64, 1, s3, v), *r = (il_tensor *)1;
     assert_int_equal(il_tensor_unary(ctx, IL_OP_EXP, i, &r), IL_E_DTYPE);
     assert_null(r);
-    assert_msg(ctx, "exp"), assert_msg(ctx, "i64");
+    tu_assert_errmsg(ctx, "exp"), tu_assert_errmsg(ctx, "i64");
     assert_int_equal(il_tensor_unary(ctx, IL_OP_SQRT, i, &r), IL_E_DTYPE);
-    assert_msg(ctx, "sqrt");
+    tu_assert_errmsg(ctx, "sqrt");
     assert_int_equal(il_tensor_clamp(ctx, i, 0, 1, &r), IL_E_DTYPE);
-    assert_msg(ctx, "clamp");
+    tu_assert_errmsg(ctx, "clamp");
     assert_int_equal(il_tensor_binary(ctx, IL_OP_DIV, i, i, &r), IL_E_DTYPE);
-    assert_msg(ctx, "div"), assert_msg(ctx, "i64");
+    tu_assert_errmsg(ctx, "div"), tu_assert_errmsg(ctx, "i64");
     assert_int_equal(il_tensor_binary(ctx, IL_OP_POW, i, i, &r), IL_E_DTYPE);
-    assert_msg(ctx, "pow");
+    tu_assert_errmsg(ctx, "pow");
     il_tensor *a = tu_mk(ctx, IL_DTYPE_F32, 2, s32, v), *b = tu_mk(ctx, IL_DTYPE_F32, 1, s4, v);
     assert_int_equal(il_tensor_binary(ctx, IL_OP_ADD, a, b, &r), IL_E_SHAPE);
-    assert_msg(ctx, "(3, 2)"), assert_msg(ctx, "(4)");
+    tu_assert_errmsg(ctx, "(3, 2)"), tu_assert_errmsg(ctx, "(4)");
     il_tensor_free(i), il_tensor_free(a), il_tensor_free(b);
     tu_ctx_done_exact(ctx, base);
 }

@@ -28,19 +28,12 @@ static const il_op OPS[] = {IL_OP_SUM, IL_OP_MEAN, IL_OP_MAX, IL_OP_MIN, IL_OP_A
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
-static double urand(double lo, double hi) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (double)(rng_state >> 11) * 0x1p-53;
-}
-
 /* n random values, rounded to f32 when dt is f32 so the reference sees the kernel's input. */
 static double *rand_vals(int64_t n, il_dtype dt, double lo, double hi) {
     double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
     assert_non_null(v);
     for (int64_t i = 0; i < n; i++) {
-        v[i] = urand(lo, hi);
+        v[i] = tu_urand(&rng_state, lo, hi);
         if (dt == IL_DTYPE_F32) v[i] = (double)(float)v[i];
         if (dt == IL_DTYPE_I64) v[i] = floor(v[i]);
     }
@@ -83,18 +76,6 @@ static double *ref_reduce(il_op op, const double *v, int nd, const int64_t *sh, 
     return out;
 }
 
-static void check_close(const double *got, const double *want, int64_t n, double atol,
-                        double rtol, const char *what) {
-    for (int64_t i = 0; i < n; i++) {
-        if (isnan(want[i]) && isnan(got[i])) continue;
-        if (isinf(want[i]) && got[i] == want[i]) continue;
-        double err = fabs(got[i] - want[i]);
-        if (!(err <= atol + rtol * fabs(want[i])))
-            fail_msg("%s: element %lld: got %.17g, want %.17g", what, (long long)i, got[i],
-                     want[i]);
-    }
-}
-
 /* Reduces t (values tv in row-major order) by op over axis (-1: all) and checks shape, dtype
  * and values. Tolerance grows with the count summed. */
 static void check_reduce(il_ctx *ctx, il_op op, const il_tensor *t, const double *tv, int axis,
@@ -115,7 +96,7 @@ static void check_reduce(il_ctx *ctx, il_op op, const il_tensor *t, const double
     double rtol = !sum ? 0 : f32 ? 1e-6 : 1e-12;
     char what[64];
     snprintf(what, sizeof what, "%s %s axis %d", il_op_name(op), il_dtype_name(dt), axis);
-    check_close(got, want, n, atol, rtol, what);
+    tu_assert_close_at(what, got, want, n, atol, rtol);
     free(want), free(got);
     il_tensor_free(r);
 }
@@ -358,7 +339,7 @@ static void test_copy_fill(void **state) {
             assert_int_equal(il_tensor_contiguous(ctx, tt, &c), IL_OK);
             assert_true(il_tensor_is_contiguous(c));
             double *got = tu_values(ctx, c), *want = tu_view_vals(t, vr, tt);
-            check_close(got, want, n, 0, 0, "contiguous");
+            tu_assert_close_at("contiguous", got, want, n, 0, 0);
             free(got), free(want);
             /* copy_ a broadcast row into columns 10..14 of t (a strided destination). */
             assert_int_equal(il_tensor_narrow(ctx, t, 1, 10, 5, &nar), IL_OK);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "il_impl.h"
+#include "testutil.h"
 
 #define MAXN 5000
 
@@ -165,23 +166,6 @@ static void test_two_contexts(void **state) {
     }
 }
 
-/* lua_Alloc-style hook whose allocations fail once `budget` (when armed) is spent. */
-typedef struct budget_alloc {
-    int armed;
-    int64_t budget;
-} budget_alloc;
-
-static void *budget_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
-    budget_alloc *b = ud;
-    (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    if (b->armed && b->budget-- <= 0) return NULL;
-    return realloc(ptr, nsize);
-}
-
 static void count_fn(void *arg, int64_t b, int64_t e, int tid) {
     (void)tid;
     atomic_fetch_add((atomic_int *)arg, (int)(e - b));
@@ -190,19 +174,18 @@ static void count_fn(void *arg, int64_t b, int64_t e, int tid) {
 /* Failing the pool's allocations one after another: an error, nothing run, nothing leaked. */
 static void test_alloc_failure(void **state) {
     (void)state;
-    budget_alloc ba = {0};
+    tu_alloc ba = {0, 0, 0};
     il_ctx *ctx;
-    assert_int_equal(il_ctx_new_with_alloc(&ctx, budget_fn, &ba), IL_OK);
+    assert_int_equal(il_ctx_new_with_alloc(&ctx, tu_alloc_fn, &ba), IL_OK);
     assert_int_equal(il_ctx_set_threads(ctx, 4), IL_OK);
     il_mem_stats before, after;
     il_ctx_memory(ctx, &before);
     int ok = 0;
     for (int64_t n = 0; n < 20 && !ok; n++) {
-        ba.armed = 1;
-        ba.budget = n;
+        ba.fail_at = ba.count + n + 1; /* allocations 1..n succeed, n + 1 on fail */
         atomic_int hits = 0;
         il_status s = ili_parallel_for(ctx, 100, 1, count_fn, &hits);
-        ba.armed = 0;
+        ba.fail_at = 0;
         if (s == IL_OK) {
             assert_int_equal(atomic_load(&hits), 100);
             ok = 1;
@@ -219,6 +202,7 @@ static void test_alloc_failure(void **state) {
     il_ctx_memory(ctx, &after);
     assert_int_equal(after.bytes_in_use, before.bytes_in_use);
     il_ctx_free(ctx);
+    assert_int_equal(ba.live_blocks, 0);
 }
 
 int main(void) {

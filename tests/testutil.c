@@ -65,15 +65,20 @@ void tu_assert_shape(const il_tensor *t, int ndim, ...) {
     va_end(ap);
 }
 
-void tu_assert_close(const double *got, const double *want, int64_t n, double atol, double rtol) {
+void tu_assert_close_at(const char *what, const double *got, const double *want, int64_t n,
+                        double atol, double rtol) {
     for (int64_t i = 0; i < n; i++) {
         if (isnan(want[i]) && isnan(got[i])) continue;
         if (isinf(want[i]) && got[i] == want[i]) continue;
         double err = fabs(got[i] - want[i]);
         if (!(err <= atol + rtol * fabs(want[i])))
-            fail_msg("element %lld: got %.17g, want %.17g (err %.3g)", (long long)i, got[i],
-                     want[i], err);
+            fail_msg("%s%selement %lld: got %.17g, want %.17g (err %.3g)", what ? what : "",
+                     what ? ": " : "", (long long)i, got[i], want[i], err);
     }
+}
+
+void tu_assert_close(const double *got, const double *want, int64_t n, double atol, double rtol) {
+    tu_assert_close_at(NULL, got, want, n, atol, rtol);
 }
 
 void tu_assert_errmsg(il_ctx *ctx, const char *needle) {
@@ -128,4 +133,52 @@ double *tu_view_vals(const il_tensor *base, const double *bv, const il_tensor *v
         v[i] = bv[off];
     }
     return v;
+}
+
+double tu_urand(uint64_t *state, double lo, double hi) {
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return lo + (hi - lo) * ((double)(x >> 11) * 0x1p-53);
+}
+
+int tu_layer(il_net *net, il_layer_kind k, int from, const il_layer_opts *o) {
+    int id = -1;
+    il_status s = il_net_layer(net, k, o, 1, &from, &id);
+    if (s != IL_OK) fail_msg("layer kind %d: %s", (int)k, il_status_str(s));
+    return id;
+}
+
+double tu_gradcheck(il_ctx *ctx, il_net *net, il_tensor *x, const char *what) {
+    double err = -1;
+    const il_tensor *xs[1] = {x};
+    il_status s = il_net_gradcheck(net, 1, xs, 0, &err);
+    if (s != IL_OK) fail_msg("%s: %s", what, il_errmsg(ctx));
+    printf("  %-28s max rel err %.3g\n", what, err);
+    if (!(err < 1e-6)) fail_msg("%s: error %g", what, err);
+    return err;
+}
+
+int64_t tu_alloc_sweep(il_status (*f)(il_ctx *ctx, void *ud), void *ud, int64_t limit) {
+    for (int64_t n = 1; n < limit; n++) {
+        tu_alloc a = {0, n, 0};
+        il_ctx *ctx = NULL;
+        if (il_ctx_new_with_alloc(&ctx, tu_alloc_fn, &a) != IL_OK) {
+            assert_int_equal(a.live_blocks, 0);
+            continue;
+        }
+        il_status s = f(ctx, ud);
+        if (s != IL_OK && s != IL_E_NOMEM)
+            fail_msg("fail_at=%lld: status %s (%s)", (long long)n, il_status_str(s),
+                     il_errmsg(ctx));
+        if (s == IL_E_NOMEM) tu_assert_errmsg(ctx, "out of memory");
+        assert_int_equal(il_ctx_live_tensors(ctx), 0);
+        il_ctx_free(ctx);
+        assert_int_equal(a.live_blocks, 0);
+        if (s == IL_OK) return n; /* every earlier failure point was exercised */
+    }
+    fail_msg("scenario never succeeded below fail_at=%lld", (long long)limit);
+    return -1;
 }

@@ -48,7 +48,25 @@ double *tu_values(il_ctx *ctx, const il_tensor *t);
 void tu_assert_shape(const il_tensor *t, int ndim, ...);
 /* Asserts |got - want| <= atol + rtol * |want| elementwise, NaN matching NaN. */
 void tu_assert_close(const double *got, const double *want, int64_t n, double atol, double rtol);
+/* tu_assert_close, with what (NULL: none) leading the failure message. */
+void tu_assert_close_at(const char *what, const double *got, const double *want, int64_t n,
+                        double atol, double rtol);
 /* Asserts the last error message contains needle. */
 void tu_assert_errmsg(il_ctx *ctx, const char *needle);
+
+/* xorshift64 step of *state (nonzero), then a uniform value in [lo, hi) from its top 53 bits. */
+double tu_urand(uint64_t *state, double lo, double hi);
+
+/* Adds a layer of kind k (options o, may be NULL) on node from, asserting success; its node. */
+int tu_layer(il_net *net, il_layer_kind k, int from, const il_layer_opts *o);
+/* il_net_gradcheck of a 1-input net on x, printed under what; asserts it ran and its error
+ * is below 1e-6. Returns the error. */
+double tu_gradcheck(il_ctx *ctx, il_net *net, il_tensor *x, const char *what);
+
+/* Runs f(ctx, ud) in a fresh context whose allocation n fails, for n = 1, 2, ... until f
+ * returns IL_OK: asserts each run returns IL_OK or IL_E_NOMEM (then with "out of memory" as
+ * its message), leaves no tensor alive and, the context freed, no block allocated (also when
+ * creating the context failed). Returns the n of the first success; fails if none below limit. */
+int64_t tu_alloc_sweep(il_status (*f)(il_ctx *ctx, void *ud), void *ud, int64_t limit);
 
 #endif
